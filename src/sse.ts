@@ -1,0 +1,132 @@
+/**
+ * A byte-level Server-Sent Events parser (WHATWG "event stream interpretation").
+ *
+ * It works on raw `Buffer` chunks and only decodes complete lines, so a multi-byte UTF-8 sequence split across
+ * socket chunks is never decoded in halves (0x0A/0x0D never occur inside a UTF-8 sequence). Lines end in LF, CRLF
+ * or a lone CR, also when the CR and LF arrive in different chunks. Comment lines (`: keep-alive`) are skipped
+ * without allocating. `id:` and `retry:` are ignored: LLM providers do not use reconnection.
+ *
+ * Cost per event on the hot path (`data: {...}\n\n`): two native `indexOf` calls, a prefix check and one
+ * `toString('utf8')` of the payload.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+const COLON = 0x3a;
+const SPACE = 0x20;
+
+export type SseHandler = (data: string, event: string | undefined) => void;
+
+export class SseParser {
+  private rest: Buffer | null = null;
+  private data = '';
+  private hasData = false;
+  private eventName: string | undefined = undefined;
+  /** The previous chunk ended in CR: a LF at the start of the next one belongs to it. */
+  private skipLF = false;
+  private started = false;
+  /** Number of comment lines seen (diagnostics and tests). */
+  comments = 0;
+
+  constructor(private readonly onEvent: SseHandler) {}
+
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    let pos = 0;
+    if (this.rest !== null) {
+      buf = Buffer.concat([this.rest, chunk]);
+      this.rest = null;
+    }
+    const len = buf.length;
+    if (!this.started) {
+      if (len < 3 && buf[0] === 0xef) { this.rest = buf; return; }
+      this.started = true;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) pos = 3; // BOM
+    }
+    if (this.skipLF) {
+      this.skipLF = false;
+      if (len > pos && buf[pos] === LF) pos++;
+    }
+    // Index of the next CR at or after pos, or -1 when there is none in this buffer. Kept across lines so LF-only
+    // streams pay one scan per chunk for it.
+    let nextCR = buf.indexOf(CR, pos);
+    while (pos < len) {
+      let lineEnd = buf.indexOf(LF, pos);
+      let next: number;
+      if (nextCR !== -1 && (lineEnd === -1 || nextCR < lineEnd)) {
+        lineEnd = nextCR;
+        if (nextCR + 1 < len) {
+          next = buf[nextCR + 1] === LF ? nextCR + 2 : nextCR + 1;
+        } else {
+          next = len;
+          this.skipLF = true;
+        }
+        nextCR = buf.indexOf(CR, next);
+      } else if (lineEnd === -1) {
+        break;
+      } else {
+        next = lineEnd + 1;
+      }
+      this.line(buf, pos, lineEnd);
+      pos = next;
+    }
+    if (pos < len) this.rest = buf.subarray(pos);
+  }
+
+  /**
+   * The body ended. A last event whose lines are complete but lack the blank line is dispatched (servers that
+   * close right after `data: [DONE]\n` exist); a half-written line is dropped. Returns true if bytes were dropped.
+   */
+  end(): boolean {
+    const dropped = this.rest !== null && this.rest.length > 0;
+    this.rest = null;
+    if (this.hasData) this.dispatch();
+    return dropped;
+  }
+
+  private line(buf: Buffer, s: number, e: number): void {
+    if (e === s) {
+      if (this.hasData) this.dispatch();
+      else this.eventName = undefined;
+      return;
+    }
+    const c0 = buf[s];
+    if (c0 === COLON) {
+      this.comments++;
+      return;
+    }
+    // data:
+    if (c0 === 0x64 && e - s >= 5 && buf[s + 1] === 0x61 && buf[s + 2] === 0x74 && buf[s + 3] === 0x61) {
+      if (buf[s + 4] === COLON) {
+        let v = s + 5;
+        if (v < e && buf[v] === SPACE) v++;
+        const value = buf.toString('utf8', v, e);
+        if (this.hasData) this.data += '\n' + value;
+        else { this.data = value; this.hasData = true; }
+        return;
+      }
+    }
+    if (e - s === 4 && c0 === 0x64 && buf.toString('latin1', s, e) === 'data') {
+      // "data" with no colon: the field value is empty.
+      if (this.hasData) this.data += '\n';
+      else { this.data = ''; this.hasData = true; }
+      return;
+    }
+    // event:
+    if (c0 === 0x65 && e - s >= 6 && buf[s + 5] === COLON && buf.toString('latin1', s, s + 5) === 'event') {
+      let v = s + 6;
+      if (v < e && buf[v] === SPACE) v++;
+      this.eventName = buf.toString('utf8', v, e);
+    }
+    // id:, retry: and unknown fields are ignored.
+  }
+
+  private dispatch(): void {
+    const data = this.data;
+    const name = this.eventName;
+    this.data = '';
+    this.hasData = false;
+    this.eventName = undefined;
+    this.onEvent(data, name);
+  }
+}

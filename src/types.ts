@@ -1,0 +1,387 @@
+/**
+ * The shapes every part of llm-fiber speaks: requests, results, stream events, the middleware context and the
+ * provider adapter interface. See `docs/adrs/0001-onion-middleware.md` for how they fit together.
+ */
+import type { FiberError } from './errors.js';
+import type { Timeouts, TimeoutsInit } from './timeouts.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages
+
+/** A piece of message content. Text and images in this release; files and audio are mapped by later adapters. */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image'; url: string; mediaType?: string }
+  | { type: 'image'; data: string; mediaType: string }
+  | { type: 'file'; url: string; mediaType?: string }
+  | { type: 'file'; data: string; mediaType: string }
+  | { type: 'audio'; data: string; mediaType: string };
+
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+/** One normalized conversation turn. Build them with `ChatMessage.user(...)` and friends or pass plain shapes. */
+export interface ChatMessage {
+  role: Role;
+  /** Text, or content parts (user turns). */
+  content: string | ContentPart[];
+  /** Assistant turns: the tool calls the model made. */
+  toolCalls?: ToolCall[];
+  /** Tool turns: the id of the call this answers. */
+  toolCallId?: string;
+  /** Optional participant / tool name. */
+  name?: string;
+  /**
+   * Provider-specific blocks that must travel back unchanged on the next turn (Anthropic thinking blocks with
+   * their signature, Gemini thought signatures). Opaque to everything but the adapter that wrote them.
+   */
+  providerData?: Record<string, unknown>;
+}
+
+/** Anything `messages` accepts: a string, a message, a `[role, content]` tuple, or an array of those. */
+export type MessageInput =
+  | string
+  | ChatMessage
+  | { role: string; content: unknown; [k: string]: unknown }
+  | readonly [string, string | ContentPart[]]
+  | ReadonlyArray<string | ChatMessage | { role: string; content: unknown; [k: string]: unknown } | readonly [string, string | ContentPart[]]>;
+
+/** A tool the model may call. `parameters` is a JSON Schema object (or a zod schema, converted by the caller). */
+export interface ToolSpec {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+/** A tool call made by the model, with its arguments parsed. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'error' | 'other';
+
+/** Token counts for one call. `prompt` includes cached tokens, `completion` includes reasoning tokens. */
+export interface Usage {
+  prompt: number;
+  completion: number;
+  total: number;
+  /** USD, when a price for the model is known; otherwise null. */
+  costEstimate: number | null;
+  cachedPrompt?: number;
+  cacheWrite?: number;
+  reasoning?: number;
+}
+
+export interface ReasoningOptions {
+  effort?: 'none' | 'minimal' | 'low' | 'medium' | 'high';
+  budgetTokens?: number;
+  summary?: boolean;
+}
+
+/** What `fiber.chat()` / `fiber.chatStream()` take. */
+export interface ChatRequest {
+  /** Falls back to `defaultModel`; `'provider:model'` forces a provider. */
+  model?: string;
+  messages: MessageInput;
+  temperature?: number;
+  maxTokens?: number;
+  seed?: number;
+  stop?: string[];
+  tools?: ToolSpec[];
+  toolChoice?: 'auto' | 'none' | 'required' | { name: string };
+  /** A number is the total ms for this call. */
+  timeout?: number | TimeoutsInit;
+  /** Generated per call when absent; the same on every attempt. */
+  idempotencyKey?: string;
+  /** Per-call routing override. */
+  provider?: string;
+  /** Models to try, in order, after the current model's retries are spent (needs the `fallback` policy). */
+  fallback?: string[];
+  budget?: unknown;
+  signal?: AbortSignal;
+  /** Flows to logs, spans and (allow-listed) metric tags. */
+  metadata?: Record<string, string>;
+  /** Extra request headers for this call; merged over the Fiber's `headers`. */
+  headers?: Record<string, string>;
+  reasoning?: ReasoningOptions;
+  promptCache?: 'auto' | 'off' | { ttl: '5m' | '1h' };
+  /** Passed through to the wire body, per provider. */
+  providerOptions?: Record<string, unknown>;
+}
+
+/** The request after `normalize` and `route`: what middleware and adapters see. */
+export interface NormalizedRequest {
+  /** The model name sent on the wire (after routing: no `provider:` prefix, aliases resolved). */
+  model: string;
+  messages: ChatMessage[];
+  stream: boolean;
+  temperature?: number;
+  maxTokens?: number;
+  seed?: number;
+  stop?: string[];
+  tools?: ToolSpec[];
+  toolChoice?: ChatRequest['toolChoice'];
+  reasoning?: ReasoningOptions;
+  promptCache?: ChatRequest['promptCache'];
+  providerOptions?: Record<string, unknown>;
+  /** Per-call headers (already validated). */
+  headers?: Record<string, string>;
+}
+
+/** The normalized outcome of one call. */
+export interface ChatResult {
+  text: string;
+  /** Reasoning / thinking text, null when the model gave none. */
+  reasoning: string | null;
+  toolCalls: ToolCall[];
+  /** The assistant turn, ready to append to `messages` for the next call. */
+  message: ChatMessage;
+  finishReason: FinishReason;
+  usage: Usage;
+  raw: unknown;
+  model: string;
+  provider: string;
+  id: string | null;
+  latencyMs: number;
+  ttfbMs: number | null;
+  attempts: number;
+  cached: boolean;
+}
+
+/** Events of a `FiberStream`. `t` is ms since the call started. `done` is always last on success. */
+export type StreamEvent =
+  | { type: 'chunk'; delta: string; t: number }
+  | { type: 'reasoning'; delta: string; t: number }
+  | { type: 'tool_call'; toolCall: ToolCall; t: number }
+  | { type: 'usage'; usage: Usage; t: number }
+  | { type: 'log'; level: LogLevel; message: string; data?: object; t: number }
+  | { type: 'done'; result: ChatResult; t: number };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Middleware
+
+export type Next = () => Promise<void>;
+export type Scope = 'request' | 'attempt';
+export type HookOut = StreamEvent | StreamEvent[] | null | undefined;
+export type EventHook = (event: StreamEvent, ctx: FiberContext) => HookOut | Promise<HookOut>;
+export type ErrorHook = (error: FiberError, ctx: FiberContext) => void | Promise<void>;
+
+/** A Koa-style middleware: `(ctx, next) => Promise<void>`, optionally carrying a scope and stream hooks. */
+export interface Middleware {
+  (ctx: FiberContext, next: Next): Promise<void>;
+  /** 'request' (once per call, the default) or 'attempt' (once per HTTP attempt). */
+  readonly scope?: Scope;
+  /** Streams only: sees every event in order; may replace, fan out or drop it. */
+  readonly onEvent?: EventHook;
+  /** Streams only: told when a committed stream fails. */
+  readonly onError?: ErrorHook;
+  /** Name used for `ctx.state`, logs and de-duplication of the built-ins. */
+  readonly middlewareName?: string;
+}
+
+export interface MiddlewareSpec {
+  name: string;
+  scope?: Scope;
+  handle?: (ctx: FiberContext, next: Next) => Promise<void>;
+  onEvent?: EventHook;
+  onError?: ErrorHook;
+}
+
+/** Per-call scratch space, one key per middleware. Packages add keys by declaration merging. */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface FiberState {
+  [key: string]: unknown;
+}
+
+/** How the attempt loop retries. Set on `ctx.retry` by the `retry()` middleware. */
+export interface RetryPolicy {
+  /** Extra attempts after the first. */
+  retries: number;
+  /** First backoff, ms. */
+  minDelayMs: number;
+  /** Backoff cap, ms. */
+  maxDelayMs: number;
+  /** Exponential factor. */
+  factor: number;
+  /** Full jitter when true. */
+  jitter: boolean;
+  /** Extra predicate: return false to stop retrying an error the classifier would retry. */
+  retryIf?: (error: FiberError, attempt: number) => boolean;
+  /** Send the `Idempotency-Key` header. */
+  idempotencyHeader: boolean;
+}
+
+/** A source of events the Fiber delivers after commit: a live provider stream, or a replay (cache). */
+export interface EventSource {
+  /** Next buffered event, or undefined when none is buffered right now. */
+  read(): StreamEvent | undefined;
+  /** True once the source has delivered its last event (after `read()` returns undefined). */
+  readonly ended: boolean;
+  /** Set when the source failed. */
+  readonly error: FiberError | null;
+  /** Resolves when `read()` may return something new, or the source ended or failed. */
+  wait(): Promise<void>;
+  /** The provider's final facts, available once ended without error. */
+  final(): StreamFinal;
+  /** Stop producing and release the connection. */
+  cancel(reason: FiberError | null): void;
+}
+
+/** What a stream decoder knows at the end marker: everything of the result but the delivered text. */
+export interface StreamFinal {
+  text: string;
+  reasoning: string | null;
+  toolCalls: ToolCall[];
+  finishReason: FinishReason;
+  usage: Usage | null;
+  model: string | null;
+  id: string | null;
+  raw: unknown;
+  providerData?: Record<string, unknown>;
+}
+
+/** The per-call context every middleware receives. */
+export interface FiberContext {
+  readonly id: string;
+  readonly kind: 'chat' | 'stream';
+  /** The normalized request. Replace fields before calling `next()`, never after. */
+  request: NormalizedRequest;
+  /** The request as the caller passed it (read-only). */
+  readonly input: Readonly<ChatRequest>;
+  /** Resolved provider name (set by `route`). */
+  provider: string;
+  /** Resolved model (set by `route`). */
+  model: string;
+  /** 1-based attempt number, bumped by the attempt loop. */
+  readonly attempt: number;
+  /** The caller's signal joined with the call's deadline; created on first access. */
+  readonly signal: AbortSignal;
+  /** Cancels the call; the connection is released at once. */
+  abort(reason: FiberError): void;
+  /** True once an event has reached the caller: no retry or fallback after this. */
+  readonly committed: boolean;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly timing: { readonly startedAt: number; ttfbMs: number | null };
+  /** Idempotency key for this call, the same on every attempt and fallback. */
+  readonly idempotencyKey: string;
+  /** Effective timeouts for this call. `timeout()` middleware may replace them before `next()`. */
+  timeouts: Timeouts;
+  /** Retry policy for the attempt loop, or null for a single attempt. */
+  retry: RetryPolicy | null;
+  /** Set by the terminal (or a short-circuit such as a cache) when the call succeeds. */
+  result?: ChatResult;
+  /** Streams: set by the terminal or a short-circuit; the Fiber delivers from it after commit. */
+  source?: EventSource;
+  /** Response headers of the last attempt (lower-case names), when the transport saw them. */
+  responseHeaders?: (name: string) => string | undefined;
+  /** Emit a `log` event (streams) and a log line. */
+  log(level: LogLevel, message: string, data?: object): void;
+  /** Per-call scratch space. */
+  state: FiberState;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Providers
+
+/** Connection settings an adapter gets per call (from its own options or the Fiber's `apiKeys`/`baseUrls`). */
+export interface ProviderEnv {
+  apiKey: string | undefined;
+  /** Base URL without a trailing slash, e.g. `https://api.openai.com/v1`. */
+  baseUrl: string;
+  /** Headers for every request of this provider (already merged and validated). */
+  headers: Record<string, string>;
+}
+
+/** The HTTP request an adapter wants sent. */
+export interface WireRequest {
+  method: 'POST' | 'GET';
+  /** Absolute URL. */
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What an adapter sees of a response. */
+export interface ResponseInfo {
+  status: number;
+  /** Response header by lower-case name. */
+  header(name: string): string | undefined;
+  /** The provider's request id, when the response carries one. */
+  requestId: string | undefined;
+  provider: string;
+  model: string;
+}
+
+/** A step in the result as parsed from the wire, before the Fiber adds timing and attempts. */
+export interface ParsedResult {
+  text: string;
+  reasoning: string | null;
+  toolCalls: ToolCall[];
+  finishReason: FinishReason;
+  usage: Usage | null;
+  model: string | null;
+  id: string | null;
+  raw: unknown;
+  providerData?: Record<string, unknown>;
+}
+
+/**
+ * A synchronous state machine for one streaming response. `event()` is called per SSE event and pushes
+ * `StreamEvent`s onto `out`; it throws a `FiberError` for an in-band provider error. `finished` turns true at the
+ * provider's end marker; the transport raises `StreamError` if the body ends before that.
+ */
+export interface StreamDecoder {
+  event(data: string, eventName: string | undefined, t: number, out: StreamEvent[]): void;
+  readonly finished: boolean;
+  final(): StreamFinal;
+}
+
+/**
+ * A provider adapter. `prepare`, `parse`, `stream` and `error` are pure; `invoke` (optional) replaces the shared
+ * undici transport. See `docs/features/custom-providers.md`.
+ */
+export interface Provider {
+  readonly name: string;
+  /** Base URL used when neither the adapter options nor the Fiber's `baseUrls` give one. */
+  readonly defaultBaseUrl?: string;
+  /** Environment variable names holding this provider's key, in order of preference (for `Fiber.fromEnv`). */
+  readonly envKeys?: readonly string[];
+  /** Adapter-level connection settings that win over the Fiber's (`apiKey`, `baseUrl`, `headers`). */
+  readonly options?: { apiKey?: string; baseUrl?: string; headers?: Record<string, string> };
+  /** Name of the header that carries an idempotency key, or null when the provider takes none. */
+  readonly idempotencyHeader?: string | null;
+  prepare(req: NormalizedRequest, env: ProviderEnv): WireRequest;
+  parse(body: unknown, res: ResponseInfo): ParsedResult;
+  stream(res: ResponseInfo, req: NormalizedRequest): StreamDecoder;
+  error(res: ResponseInfo, body: string): FiberError;
+  /** Header that carries the request id (default `x-request-id`). */
+  readonly requestIdHeader?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Metrics and logging
+
+/** Pino-compatible logger: anything with pino's level methods. */
+export interface LoggerLike {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child?(bindings: object): LoggerLike;
+  level?: string;
+}
+
+export type Tags = Record<string, string>;
+
+/** Where metric updates go. The in-memory `fiber.metrics` is one; StatsD and OTel are others. */
+export interface MetricsSink {
+  increment(name: string, value: number, tags: Tags): void;
+  observe(name: string, value: number, tags: Tags): void;
+}
+
+export interface CounterPoint { tags: Tags; value: number }
+export interface HistogramPoint { tags: Tags; count: number; sum: number; min: number; max: number; p50: number; p90: number; p99: number }
+export type MetricsSnapshot = Record<string, Array<CounterPoint | HistogramPoint>>;
