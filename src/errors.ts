@@ -45,7 +45,6 @@ export class FiberError extends Error {
   requestId?: string;
   attempts: number;
   raw?: unknown;
-  declare cause?: unknown;
 
   constructor(message: string, init: FiberErrorInit = {}) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -60,7 +59,7 @@ export class FiberError extends Error {
     Object.defineProperty(this, BRAND, { value: kindsOf(new.target), enumerable: false });
   }
 
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null) return false;
     const kinds = (value as any)[BRAND];
     return Array.isArray(kinds) && kinds.includes((this as any).kind);
@@ -69,37 +68,37 @@ export class FiberError extends Error {
 
 /** Bad input or configuration, raised before any I/O. */
 export class ConfigError extends FiberError {
-  static override readonly kind = 'ConfigError';
+  static override readonly kind: string = 'ConfigError';
   override name = 'ConfigError';
 }
 /** 401/403: the key is missing, wrong or lacks permission. */
 export class AuthError extends FiberError {
-  static override readonly kind = 'AuthError';
+  static override readonly kind: string = 'AuthError';
   override name = 'AuthError';
 }
 /** 400/422 and anything the provider rejects as malformed. */
 export class BadRequestError extends FiberError {
-  static override readonly kind = 'BadRequestError';
+  static override readonly kind: string = 'BadRequestError';
   override name = 'BadRequestError';
 }
 /** 404: unknown model or endpoint. */
 export class NotFoundError extends FiberError {
-  static override readonly kind = 'NotFoundError';
+  static override readonly kind: string = 'NotFoundError';
   override name = 'NotFoundError';
 }
 /** The prompt does not fit the model's context window. */
 export class ContextLengthError extends BadRequestError {
-  static override readonly kind = 'ContextLengthError';
+  static override readonly kind: string = 'ContextLengthError';
   override name = 'ContextLengthError';
 }
 /** The provider refused the prompt or the answer for safety reasons. */
 export class ContentFilterError extends FiberError {
-  static override readonly kind = 'ContentFilterError';
+  static override readonly kind: string = 'ContentFilterError';
   override name = 'ContentFilterError';
 }
 /** 429. `retryAfterMs` is the server's requested wait, when it sent one. */
 export class RateLimitError extends FiberError {
-  static override readonly kind = 'RateLimitError';
+  static override readonly kind: string = 'RateLimitError';
   override name = 'RateLimitError';
   retryAfterMs?: number;
   constructor(message: string, init: FiberErrorInit & { retryAfterMs?: number } = {}) {
@@ -109,7 +108,7 @@ export class RateLimitError extends FiberError {
 }
 /** 503/529: the provider is overloaded. */
 export class OverloadedError extends FiberError {
-  static override readonly kind = 'OverloadedError';
+  static override readonly kind: string = 'OverloadedError';
   override name = 'OverloadedError';
   retryAfterMs?: number;
   constructor(message: string, init: FiberErrorInit & { retryAfterMs?: number } = {}) {
@@ -119,7 +118,7 @@ export class OverloadedError extends FiberError {
 }
 /** Other 5xx, or a response the adapter cannot use. */
 export class ServerError extends FiberError {
-  static override readonly kind = 'ServerError';
+  static override readonly kind: string = 'ServerError';
   override name = 'ServerError';
   retryAfterMs?: number;
   constructor(message: string, init: FiberErrorInit & { retryAfterMs?: number } = {}) {
@@ -129,7 +128,7 @@ export class ServerError extends FiberError {
 }
 /** The connection failed (refused, reset, DNS) before a response arrived. */
 export class ConnectionError extends FiberError {
-  static override readonly kind = 'ConnectionError';
+  static override readonly kind: string = 'ConnectionError';
   override name = 'ConnectionError';
 }
 
@@ -137,7 +136,7 @@ export type TimeoutPhase = 'connect' | 'headers' | 'read' | 'first_event' | 'idl
 
 /** A deadline passed. `phase` says which one. */
 export class TimeoutError extends FiberError {
-  static override readonly kind = 'TimeoutError';
+  static override readonly kind: string = 'TimeoutError';
   override name = 'TimeoutError';
   phase: TimeoutPhase;
   constructor(message: string, init: FiberErrorInit & { phase: TimeoutPhase }) {
@@ -147,12 +146,12 @@ export class TimeoutError extends FiberError {
 }
 /** A stream broke: cut before its end marker, dropped mid-way, or malformed. */
 export class StreamError extends FiberError {
-  static override readonly kind = 'StreamError';
+  static override readonly kind: string = 'StreamError';
   override name = 'StreamError';
 }
 /** A token or cost budget was exceeded. */
 export class BudgetExceededError extends FiberError {
-  static override readonly kind = 'BudgetExceededError';
+  static override readonly kind: string = 'BudgetExceededError';
   override name = 'BudgetExceededError';
   kind: 'tokens' | 'cost';
   phase: 'preflight' | 'stream';
@@ -164,7 +163,7 @@ export class BudgetExceededError extends FiberError {
 }
 /** The caller aborted the call (signal or `stream.abort()`). */
 export class AbortError extends FiberError {
-  static override readonly kind = 'AbortError';
+  static override readonly kind: string = 'AbortError';
   override name = 'AbortError';
 }
 

@@ -1,0 +1,9 @@
+/**
+ * The built-in middleware factories (`llm-fiber/middleware`). Each is also re-exported from `llm-fiber`.
+ * See `docs/adrs/0001-onion-middleware.md` for where each sits in the onion.
+ */
+export { normalize } from './normalize.js';
+export { route, type RouteOptions } from './route.js';
+export { timeout } from './timeout.js';
+export { retry, retryPolicy, type RetryOptions } from './retry.js';
+export { metrics, type MetricsOptions } from './metrics.js';

@@ -1,0 +1,8 @@
+/**
+ * Provider adapter factories (`llm-fiber/providers`) and the `Provider` interface for writing your own.
+ * See `docs/features/custom-providers.md`.
+ */
+export { openai, type OpenAIOptions } from './openai/index.js';
+export type {
+  Provider, ProviderEnv, WireRequest, ResponseInfo, ParsedResult, StreamDecoder, StreamFinal,
+} from '../src/types.js';

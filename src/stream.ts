@@ -1,0 +1,329 @@
+/**
+ * `FiberStream`: the caller's end of a streaming call, and the event pipeline that runs `onEvent` hooks.
+ *
+ * Pull-based. Nothing happens until the first `next()` (or `result()`): that runs the middleware onion, which
+ * returns once the first event is buffered (commit point). After that each `next()` takes one event from the
+ * source, runs it through the hooks (innermost first) and hands it over. When an event is already buffered and no
+ * hook is async, `next()` returns an already-resolved promise: no generator, no per-middleware stream, no array.
+ * The socket is paused by the source while the consumer lags (see `StreamCall`), so a slow reader bounds memory.
+ *
+ * Ending: the source ends cleanly → a `done` event built from the provider's final facts and the text actually
+ * delivered goes through the hooks and is always last. The source fails → the `onError` hooks run once and the
+ * iterator throws. `abort()` rejects the pending and next `next()` and `result()` with `AbortError`; `break`
+ * (iterator `return()`) releases the socket silently.
+ */
+import { applyHooks } from './compose.js';
+import type { CallContext, LogSink } from './context.js';
+import { AbortError, FiberError, toFiberError } from './errors.js';
+import { buildResult } from './result.js';
+import type { ChatResult, ErrorHook, EventHook, EventSource, StreamEvent } from './types.js';
+
+const IDLE = 0;
+const STARTING = 1;
+const OPEN = 2;
+const DONE = 3;
+const FAILED = 4;
+const CLOSED = 5;
+
+const DONE_RESULT: IteratorResult<StreamEvent> = Object.freeze({ done: true, value: undefined }) as IteratorResult<StreamEvent>;
+
+/** Runs the onion for a stream and returns the committed context (with `ctx.source` set). */
+export type StreamStarter = (stream: FiberStream) => Promise<CallContext>;
+
+/** A streaming call: an async iterable of `StreamEvent`s with `abort()` and `result()`. */
+export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink {
+  private state = IDLE;
+  private ctx: CallContext | null = null;
+  private source: EventSource | null = null;
+  private readonly out: StreamEvent[] = [];
+  private outHead = 0;
+  private text = '';
+  private doneQueued = false;
+  private failure: FiberError | null = null;
+  private pendingHook: Promise<void> | null = null;
+  private busy: Promise<unknown> | null = null;
+  private iterating = false;
+  private final: ChatResult | null = null;
+  private resultPromise: Promise<ChatResult> | null = null;
+  private resolveResult: ((r: ChatResult) => void) | null = null;
+  private rejectResult: ((e: FiberError) => void) | null = null;
+
+  /** @internal */
+  constructor(
+    private readonly starter: StreamStarter,
+    private readonly hooks: readonly EventHook[],
+    private readonly errorHooks: readonly ErrorHook[],
+  ) {}
+
+  /** @internal The Fiber registers the call's context as soon as it exists, so `abort()` can reach it. */
+  attach(ctx: CallContext): void {
+    this.ctx = ctx;
+    if (this.state === FAILED && this.failure !== null) ctx.abort(this.failure);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<StreamEvent>> {
+    this.iterating = true;
+    if (this.busy === null && this.state === OPEN && this.pendingHook === null) {
+      let ev: StreamEvent | undefined;
+      try {
+        ev = this.pullSync();
+      } catch (e) {
+        return this.serial(() => this.failWith(toFiberError(e)));
+      }
+      if (ev !== undefined) return Promise.resolve({ value: ev, done: false });
+    }
+    return this.serial(() => this.nextSlow());
+  }
+
+  /** Leaving a `for await` loop early: release the connection, silently. */
+  return(): Promise<IteratorResult<StreamEvent>> {
+    if (this.state <= OPEN) {
+      const err = new AbortError('llm-fiber: stream closed by the consumer', { code: 'consumer_closed' });
+      const wasOpen = this.state === OPEN;
+      this.state = CLOSED;
+      this.failure = err;
+      this.ctx?.abort(err);
+      this.ctx?.stopClock();
+      if (wasOpen) void this.runErrorHooks(err);
+      this.rejectResult?.(err);
+      this.settleResult();
+    }
+    return Promise.resolve(DONE_RESULT);
+  }
+
+  /** Cancel the call: the pending and next iteration and `result()` reject with `AbortError`; the socket is released. */
+  abort(): void {
+    if (this.state >= DONE) return;
+    const err = new AbortError('llm-fiber: stream aborted by the caller', {
+      code: 'aborted', provider: this.ctx?.provider, model: this.ctx?.model, attempts: this.ctx?.attempt,
+    });
+    const wasOpen = this.state === OPEN;
+    this.state = FAILED;
+    this.failure = err;
+    this.ctx?.abort(err);
+    this.ctx?.stopClock();
+    if (wasOpen) void this.runErrorHooks(err);
+    this.rejectResult?.(err);
+    this.settleResult();
+  }
+
+  /**
+   * The final `ChatResult`. Drives the stream itself when nobody iterates. Its rejection is reported only through
+   * the returned promise (never as an unhandled rejection unless the caller drops it).
+   */
+  result(): Promise<ChatResult> {
+    if (this.resultPromise === null) {
+      this.resultPromise = new Promise<ChatResult>((resolve, reject) => {
+        this.resolveResult = resolve;
+        this.rejectResult = reject;
+      });
+      if (this.state === DONE && this.final !== null) this.resolveResult!(this.final);
+      else if ((this.state === FAILED || this.state === CLOSED) && this.failure !== null) this.rejectResult!(this.failure);
+      else if (!this.iterating) void this.drive();
+    }
+    return this.resultPromise;
+  }
+
+  /** @internal `ctx.log()` after commit lands here, in order with the stream's own events. */
+  pushLog(event: StreamEvent): void {
+    if (this.state !== OPEN) return;
+    this.enqueue(event);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+
+  private async drive(): Promise<void> {
+    try {
+      while (!(await this.next()).done) { /* the events go nowhere: result() only wants the end */ }
+    } catch {
+      // Already reported: failWith() rejected the result promise with this error.
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.busy;
+    const p = prev === null ? fn() : prev.then(fn, fn);
+    const mark = p.then(noop, noop);
+    this.busy = mark;
+    void mark.then(() => { if (this.busy === mark) this.busy = null; });
+    return p;
+  }
+
+  private async nextSlow(): Promise<IteratorResult<StreamEvent>> {
+    if (this.state === IDLE) await this.start();
+    for (;;) {
+      const state = this.state;
+      if (state === DONE || state === CLOSED) return DONE_RESULT;
+      if (state === FAILED) throw this.failure!;
+      if (this.pendingHook !== null) {
+        const p = this.pendingHook;
+        try {
+          await p;
+        } catch (e) {
+          return this.failWith(toFiberError(e));
+        }
+        if (this.pendingHook === p) this.pendingHook = null;
+        continue;
+      }
+      let ev: StreamEvent | undefined;
+      try {
+        ev = this.pullSync();
+      } catch (e) {
+        return this.failWith(toFiberError(e));
+      }
+      if (ev !== undefined) return { value: ev, done: false };
+      if (this.pendingHook !== null) continue;
+      const src = this.source!;
+      if (src.error !== null) return this.failWith(src.error);
+      if (src.ended) {
+        if (this.doneQueued) return DONE_RESULT;
+        this.doneQueued = true;
+        const ctx = this.ctx!;
+        let done: StreamEvent;
+        try {
+          done = { type: 'done', result: buildResult(src.final(), ctx, this.text), t: performance.now() - ctx.timing.startedAt };
+        } catch (e) {
+          return this.failWith(toFiberError(e, { provider: ctx.provider, model: ctx.model }));
+        }
+        this.enqueue(done);
+        continue;
+      }
+      await src.wait();
+    }
+  }
+
+  private async start(): Promise<void> {
+    this.state = STARTING;
+    let ctx: CallContext;
+    try {
+      ctx = await this.starter(this);
+    } catch (e) {
+      const err = toFiberError(e);
+      if (this.state === STARTING) {
+        this.state = FAILED;
+        this.failure = err;
+        this.ctx?.stopClock();
+        this.rejectResult?.(err);
+        this.settleResult();
+      }
+      throw this.failure ?? err;
+    }
+    if (this.state !== STARTING) {
+      // aborted or closed while the onion ran
+      ctx.source?.cancel(this.failure);
+      ctx.stopClock();
+      return;
+    }
+    this.ctx = ctx;
+    this.source = ctx.source!;
+    this.state = OPEN;
+    ctx.logSink = this;
+    const pre = ctx.preEvents;
+    if (pre !== null) {
+      ctx.preEvents = null;
+      for (const ev of pre) this.enqueue(ev);
+    }
+  }
+
+  /** Run an event through the hooks into `out` (used for events that do not come from the source). */
+  private enqueue(event: StreamEvent): void {
+    if (this.hooks.length === 0) { this.out.push(event); return; }
+    const run = () => {
+      const p = applyHooks(this.hooks, 0, event, this.ctx!, this.out);
+      return event.type === 'done' ? (p ? p.then(() => this.keepDone(event)) : this.keepDone(event)) : p;
+    };
+    if (this.pendingHook !== null) {
+      const chained = this.pendingHook.then(run);
+      this.pendingHook = chained.then(noop);
+      return;
+    }
+    const p = run();
+    if (p !== undefined) this.pendingHook = p;
+  }
+
+  /** `done` cannot be dropped: if the hooks swallowed it, deliver the original. */
+  private keepDone(done: StreamEvent): undefined {
+    for (let i = this.outHead; i < this.out.length; i++) if (this.out[i]!.type === 'done') return undefined;
+    this.out.push(done);
+    return undefined;
+  }
+
+  /** The next deliverable event, if one is available without waiting. */
+  private pullSync(): StreamEvent | undefined {
+    const out = this.out;
+    const hooks = this.hooks;
+    for (;;) {
+      if (this.outHead < out.length) {
+        const ev = out[this.outHead++]!;
+        if (this.outHead === out.length) { out.length = 0; this.outHead = 0; }
+        return this.deliver(ev);
+      }
+      if (this.pendingHook !== null) return undefined;
+      const raw = this.source!.read();
+      if (raw === undefined) return undefined;
+      if (hooks.length === 0) return this.deliver(raw);
+      const p = applyHooks(hooks, 0, raw, this.ctx!, out);
+      if (p !== undefined) { this.pendingHook = p; return undefined; }
+    }
+  }
+
+  private deliver(ev: StreamEvent): StreamEvent | undefined {
+    if (this.state !== OPEN) return undefined;
+    const ctx = this.ctx!;
+    ctx.committed = true;
+    if (ev.type === 'chunk') {
+      this.text += ev.delta;
+    } else if (ev.type === 'done') {
+      const result = ev.result;
+      result.text = this.text;
+      if (typeof result.message.content === 'string') result.message.content = this.text;
+      this.final = result;
+      this.state = DONE;
+      ctx.stopClock();
+      this.resolveResult?.(result);
+      this.out.length = 0;
+      this.outHead = 0;
+    }
+    return ev;
+  }
+
+  private async failWith(err: FiberError): Promise<IteratorResult<StreamEvent>> {
+    if (this.state === OPEN || this.state === STARTING) {
+      this.state = FAILED;
+      this.failure = err;
+      const ctx = this.ctx;
+      if (ctx !== null) {
+        if (ctx.abortReason === null) ctx.abort(err);
+        ctx.stopClock();
+      }
+      this.rejectResult?.(err);
+      this.settleResult();
+      await this.runErrorHooks(err);
+    }
+    if (this.state === CLOSED) return DONE_RESULT;
+    throw this.failure ?? err;
+  }
+
+  private async runErrorHooks(err: FiberError): Promise<void> {
+    const ctx = this.ctx;
+    if (ctx === null) return;
+    for (const h of this.errorHooks) {
+      try {
+        await h(err, ctx);
+      } catch (hookErr) {
+        ctx.log('error', 'onError hook threw', { error: hookErr instanceof Error ? hookErr.message : String(hookErr) });
+      }
+    }
+  }
+
+  /** Mark a result promise nobody awaited yet as handled (its rejection goes only to whoever awaits it). */
+  private settleResult(): void {
+    if (this.resultPromise !== null) this.resultPromise.catch(noop);
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,499 @@
+/**
+ * The undici transport shared by every provider.
+ *
+ * It drives `Agent.dispatch()` with handler objects of undici's native (callback) handler interface instead of
+ * `undici.request()`: no body `Readable`, no header object unless someone asks for a header, and backpressure is
+ * the return value of `onData` (false pauses the socket, `resume()` restarts it when the consumer pulls again).
+ * Why undici and why this level: `docs/adrs/0002-undici-transport.md`.
+ */
+import { Agent } from 'undici';
+import type { CallContext } from './context.js';
+import {
+  AbortError, ConnectionError, FiberError, ServerError, StreamError, TimeoutError, scrubSecrets, scrubValue,
+} from './errors.js';
+import { SseParser } from './sse.js';
+import type { EventSource, Provider, ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, WireRequest } from './types.js';
+
+/** Stream events buffered ahead of the consumer before the socket is paused. */
+const HIGH_WATER_EVENTS = 1024;
+
+export interface TransportOptions {
+  /** Cap on response bytes (a whole JSON body, an error body, or a whole stream). @default 64 MiB */
+  maxResponseBytes: number;
+}
+
+interface Target { origin: string; path: string }
+
+export class Transport {
+  private readonly agents = new Map<number, Agent>();
+  private readonly targets = new Map<string, Target>();
+  private closed = false;
+
+  constructor(readonly options: TransportOptions) {}
+
+  private agent(connectMs: number): Agent {
+    let a = this.agents.get(connectMs);
+    if (a === undefined) {
+      if (this.closed) throw new ConnectionError('llm-fiber: the Fiber is closed', { code: 'closed' });
+      a = new Agent({ connect: { timeout: connectMs }, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+      this.agents.set(connectMs, a);
+    }
+    return a;
+  }
+
+  private target(url: string): Target {
+    let t = this.targets.get(url);
+    if (t === undefined) {
+      const u = new URL(url);
+      t = { origin: u.origin, path: u.pathname + u.search };
+      if (this.targets.size > 256) this.targets.clear();
+      this.targets.set(url, t);
+    }
+    return t;
+  }
+
+  /** Send a non-streaming request; resolves with the parsed JSON body of a 2xx, rejects with a typed error. */
+  json(ctx: CallContext, provider: Provider, wire: WireRequest, secrets: readonly string[]): Promise<{ body: unknown; info: ResponseMeta }> {
+    return new Promise((resolve, reject) => {
+      const handler = new JsonHandler(ctx, provider, secrets, this.options.maxResponseBytes, resolve, reject);
+      this.dispatch(ctx, wire, handler);
+    });
+  }
+
+  /**
+   * Open a streaming request. Resolves with the live source once its first event is buffered (or it ended
+   * cleanly without any); rejects with a typed error if it fails before that, so retries need no stream code.
+   */
+  stream(ctx: CallContext, provider: Provider, wire: WireRequest, secrets: readonly string[]): Promise<StreamCall> {
+    return new Promise((resolve, reject) => {
+      const call = new StreamCall(ctx, provider, secrets, this.options.maxResponseBytes, resolve, reject);
+      this.dispatch(ctx, wire, call);
+    });
+  }
+
+  private dispatch(ctx: CallContext, wire: WireRequest, handler: JsonHandler | StreamCall): void {
+    if (ctx.abortReason !== null) { handler.onError(ctx.abortReason); return; }
+    let agent: Agent;
+    let t: Target;
+    try {
+      agent = this.agent(ctx.timeouts.connectMs);
+      t = this.target(wire.url);
+    } catch (err) {
+      handler.onError(err as Error);
+      return;
+    }
+    const readMs = ctx.timeouts.readMs;
+    ctx.attemptSent();
+    agent.dispatch({
+      origin: t.origin,
+      path: t.path,
+      method: wire.method,
+      headers: wire.headers,
+      body: wire.body,
+      headersTimeout: readMs,
+      bodyTimeout: readMs,
+    }, handler as any);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map((a) => a.close()));
+  }
+
+  /** Close now, destroying open sockets. */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map((a) => a.destroy()));
+  }
+}
+
+/** What adapters see of a response; header values are decoded only when asked for. */
+export class ResponseMeta implements ResponseInfo {
+  private rid: string | undefined | null = null;
+  constructor(
+    readonly status: number,
+    private readonly raw: Buffer[] | null,
+    readonly provider: string,
+    readonly model: string,
+    private readonly ridHeader: string,
+  ) {}
+
+  header = (name: string): string | undefined => {
+    const raw = this.raw;
+    if (raw === null) return undefined;
+    const n = name.length;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!;
+      if (k.length === n && k.toString('latin1').toLowerCase() === name) return raw[i + 1]!.toString('latin1');
+    }
+    return undefined;
+  };
+
+  get requestId(): string | undefined {
+    if (this.rid === null) this.rid = this.header(this.ridHeader);
+    return this.rid;
+  }
+}
+
+function ridHeaderOf(provider: Provider): string {
+  return provider.requestIdHeader ?? 'x-request-id';
+}
+
+/** Map an undici / socket failure to a typed error. `responded`: headers had arrived. */
+export function transportError(err: unknown, ctx: CallContext, responded: boolean, streaming: boolean): FiberError {
+  if (err instanceof FiberError) return err;
+  const e = err as NodeJS.ErrnoException & { code?: string };
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const init = { provider: ctx.provider, model: ctx.model, attempts: ctx.attempt, cause: err };
+  const who = `${ctx.provider}${ctx.model ? ' ' + ctx.model : ''}`;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new TimeoutError(`${who}: connect timed out after ${ctx.timeouts.connectMs} ms`, { ...init, phase: 'connect' });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new TimeoutError(`${who}: no response headers within ${ctx.timeouts.readMs} ms`, { ...init, phase: 'headers' });
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new TimeoutError(`${who}: no body bytes within ${ctx.timeouts.readMs} ms`, { ...init, phase: 'read' });
+    case 'UND_ERR_ABORTED':
+      return new AbortError(`${who}: request aborted`, { ...init, code: 'aborted' });
+    case 'ENOTFOUND':
+      return new ConnectionError(`${who}: DNS lookup failed (${hostOf(e)})`, { ...init, code, retryable: false });
+    default:
+      break;
+  }
+  const what = e instanceof Error ? e.message : String(err);
+  if (responded && streaming) {
+    return new StreamError(`${who}: connection dropped mid-stream (${what})`, { ...init, code: 'connection_dropped', retryable: true, status: 200 });
+  }
+  if (responded) {
+    return new ConnectionError(`${who}: connection dropped while reading the response (${what})`, { ...init, code: 'connection_dropped', retryable: true });
+  }
+  return new ConnectionError(`${who}: connection failed (${code ?? what})`, { ...init, code: code ?? 'connection_failed', retryable: true });
+}
+
+function hostOf(e: { hostname?: string; message?: string }): string {
+  return e.hostname ?? 'unknown host';
+}
+
+function tooLarge(ctx: CallContext, max: number, streaming: boolean): FiberError {
+  const C = streaming ? StreamError : ServerError;
+  return new C(`${ctx.provider} ${ctx.model}: response exceeded maxResponseBytes (${max})`, {
+    provider: ctx.provider, model: ctx.model, code: 'response_too_large', retryable: false, attempts: ctx.attempt,
+  });
+}
+
+/** Build the provider's typed error for a non-2xx response, with secrets scrubbed from every field. */
+function errorResponse(ctx: CallContext, provider: Provider, info: ResponseMeta, chunks: Buffer[], secrets: readonly string[]): FiberError {
+  const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  let err: FiberError;
+  try {
+    err = provider.error(info, text);
+  } catch (e) {
+    err = new ServerError(`${ctx.provider} ${ctx.model}: unreadable error response (${info.status})`, { status: info.status, cause: e });
+  }
+  if (!err.provider) err.provider = ctx.provider;
+  if (!err.model) err.model = ctx.model;
+  if (err.requestId === undefined && info.requestId) err.requestId = info.requestId;
+  err.attempts = ctx.attempt;
+  return scrubError(err, secrets);
+}
+
+/** Remove secrets from an error's message, stack and raw body (a provider may echo a key back). */
+export function scrubError<E extends FiberError>(err: E, secrets: readonly string[]): E {
+  if (secrets.length === 0) return err;
+  err.message = scrubSecrets(err.message, secrets);
+  if (err.stack) err.stack = scrubSecrets(err.stack, secrets);
+  if (err.raw !== undefined) err.raw = scrubValue(err.raw, secrets);
+  return err;
+}
+
+class JsonHandler {
+  private abortFn: ((reason: Error) => void) | null = null;
+  private status = 0;
+  private raw: Buffer[] | null = null;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly provider: Provider,
+    private readonly secrets: readonly string[],
+    private readonly max: number,
+    private readonly resolve: (v: { body: unknown; info: ResponseMeta }) => void,
+    private readonly reject: (e: FiberError) => void,
+  ) {}
+
+  onConnect(abort: (reason: Error) => void): void {
+    this.abortFn = abort;
+    const ctx = this.ctx;
+    if (ctx.abortReason !== null) { abort(ctx.abortReason); return; }
+    ctx.abortAttempt = abort;
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[]): boolean {
+    this.status = status;
+    this.raw = rawHeaders;
+    if (this.ctx.timing.ttfbMs === null) this.ctx.timing.ttfbMs = performance.now() - this.ctx.timing.startedAt;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size > this.max) {
+      this.abortFn?.(tooLarge(this.ctx, this.max, false));
+      return false;
+    }
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    this.done = true;
+    const ctx = this.ctx;
+    ctx.abortAttempt = null;
+    const info = new ResponseMeta(this.status, this.raw, ctx.provider, ctx.model, ridHeaderOf(this.provider));
+    ctx.responseHeaders = info.header;
+    if (this.status < 200 || this.status >= 300) {
+      this.reject(errorResponse(ctx, this.provider, info, this.chunks, this.secrets));
+      return;
+    }
+    const chunks = this.chunks;
+    const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      this.reject(new ServerError(`${ctx.provider} ${ctx.model}: response body is not valid JSON (${this.status}${info.requestId ? `, request ${info.requestId}` : ''})`, {
+        provider: ctx.provider, model: ctx.model, status: this.status, code: 'invalid_json', retryable: true,
+        attempts: ctx.attempt, requestId: info.requestId, cause: e,
+      }));
+      return;
+    }
+    this.resolve({ body, info });
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.ctx.abortAttempt = null;
+    this.reject(transportError(err, this.ctx, this.raw !== null, false));
+  }
+}
+
+/**
+ * One streaming HTTP attempt, and the event source the Fiber delivers from after commit. Socket chunks are parsed
+ * synchronously into a queue of `StreamEvent`s; the consumer pulls from the queue, and the socket is paused while
+ * the queue is above its high-water mark.
+ */
+export class StreamCall implements EventSource {
+  private queue: StreamEvent[] = [];
+  private head = 0;
+  ended = false;
+  error: FiberError | null = null;
+  private waiter: (() => void) | null = null;
+  private resumeFn: (() => void) | null = null;
+  private paused = false;
+  private abortFn: ((reason: Error) => void) | null = null;
+  private parser: SseParser | null = null;
+  private decoder: StreamDecoder | null = null;
+  private info: ResponseMeta | null = null;
+  private errChunks: Buffer[] | null = null;
+  private size = 0;
+  private tRel = 0;
+  private readyResolve: ((c: StreamCall) => void) | null;
+  private readyReject: ((e: FiberError) => void) | null;
+
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly provider: Provider,
+    private readonly secrets: readonly string[],
+    private readonly max: number,
+    resolve: (c: StreamCall) => void,
+    reject: (e: FiberError) => void,
+  ) {
+    this.readyResolve = resolve;
+    this.readyReject = reject;
+  }
+
+  // -- undici handler ---------------------------------------------------------------------------------------
+
+  onConnect(abort: (reason: Error) => void): void {
+    this.abortFn = abort;
+    const ctx = this.ctx;
+    if (ctx.abortReason !== null) { abort(ctx.abortReason); return; }
+    ctx.abortAttempt = abort;
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resumeFn = resume;
+    const ctx = this.ctx;
+    const info = new ResponseMeta(status, rawHeaders, ctx.provider, ctx.model, ridHeaderOf(this.provider));
+    this.info = info;
+    ctx.responseHeaders = info.header;
+    if (status < 200 || status >= 300) {
+      this.errChunks = [];
+      return true;
+    }
+    try {
+      this.decoder = this.provider.stream(info, ctx.request);
+    } catch (e) {
+      this.fail(e instanceof FiberError ? e : transportError(e, ctx, true, true));
+      return false;
+    }
+    this.parser = new SseParser(this.onSse);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size > this.max) {
+      this.abortWith(tooLarge(this.ctx, this.max, true));
+      return false;
+    }
+    if (this.errChunks !== null) { this.errChunks.push(chunk); return true; }
+    if (this.error !== null || this.ended) return false;
+    const queue = this.queue;
+    const before = queue.length;
+    const t = performance.now();
+    this.tRel = t - this.ctx.timing.startedAt;
+    try {
+      this.parser!.push(chunk);
+    } catch (e) {
+      this.abortWith(e instanceof FiberError ? this.stamp(e) : transportError(e, this.ctx, true, true));
+      return false;
+    }
+    if (queue.length > before) {
+      this.ctx.contentEvent(t);
+      this.wake();
+    }
+    if (queue.length - this.head >= HIGH_WATER_EVENTS) {
+      this.paused = true;
+      return false;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    const ctx = this.ctx;
+    ctx.abortAttempt = null;
+    if (this.error !== null || this.ended) return;
+    if (this.errChunks !== null) {
+      this.fail(errorResponse(ctx, this.provider, this.info!, this.errChunks, this.secrets));
+      return;
+    }
+    const before = this.queue.length;
+    try {
+      this.tRel = performance.now() - ctx.timing.startedAt;
+      this.parser!.end();
+    } catch (e) {
+      this.fail(e instanceof FiberError ? this.stamp(e) : transportError(e, ctx, true, true));
+      return;
+    }
+    if (!this.decoder!.finished) {
+      this.fail(new StreamError(`${ctx.provider} ${ctx.model}: stream ended before its end marker${this.info?.requestId ? ` (request ${this.info.requestId})` : ''}`, {
+        provider: ctx.provider, model: ctx.model, status: 200, code: 'missing_end_marker', retryable: true,
+        attempts: ctx.attempt, requestId: this.info?.requestId,
+      }));
+      return;
+    }
+    if (this.queue.length > before) ctx.contentEvent(performance.now());
+    this.ended = true;
+    this.wake();
+  }
+
+  onError(err: Error): void {
+    this.ctx.abortAttempt = null;
+    if (this.error !== null || this.ended) return;
+    this.fail(transportError(err, this.ctx, this.info !== null, true));
+  }
+
+  private onSse = (data: string, name: string | undefined): void => {
+    const d = this.decoder!;
+    if (d.finished) return;
+    d.event(data, name, this.tRel, this.queue);
+  };
+
+  // -- EventSource ------------------------------------------------------------------------------------------
+
+  read(): StreamEvent | undefined {
+    const q = this.queue;
+    if (this.head < q.length) {
+      const ev = q[this.head++]!;
+      if (this.head === q.length) { q.length = 0; this.head = 0; }
+      return ev;
+    }
+    return undefined;
+  }
+
+  wait(): Promise<void> {
+    if (this.ended || this.error !== null || this.head < this.queue.length) return Promise.resolve();
+    const p = new Promise<void>((r) => { this.waiter = r; });
+    if (this.paused) {
+      this.paused = false;
+      this.resumeFn?.();
+    }
+    return p;
+  }
+
+  final(): StreamFinal {
+    return this.decoder!.final();
+  }
+
+  cancel(reason: FiberError | null): void {
+    if (this.error !== null || this.ended) {
+      // A finished source still holds its socket only if the body is not complete; nothing to do.
+      return;
+    }
+    const r = reason ?? new AbortError(`${this.ctx.provider} ${this.ctx.model}: stream closed by the consumer`, { code: 'consumer_closed' });
+    this.abortWith(r);
+  }
+
+  /** Buffered events not yet read (tests and diagnostics). */
+  get buffered(): number {
+    return this.queue.length - this.head;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+
+  private abortWith(err: FiberError): void {
+    this.fail(err);
+    const a = this.abortFn;
+    if (a !== null) { this.abortFn = null; a(err); }
+  }
+
+  private stamp(e: FiberError): FiberError {
+    const ctx = this.ctx;
+    if (!e.provider) e.provider = ctx.provider;
+    if (!e.model) e.model = ctx.model;
+    if (e.requestId === undefined && this.info?.requestId) e.requestId = this.info.requestId;
+    e.attempts = ctx.attempt;
+    return scrubError(e, this.secrets);
+  }
+
+  private fail(err: FiberError): void {
+    if (this.error !== null || this.ended) return;
+    this.error = err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (w !== null) { this.waiter = null; w(); }
+    if (this.readyResolve !== null) {
+      if (this.error !== null) {
+        const rej = this.readyReject!;
+        this.readyResolve = this.readyReject = null;
+        rej(this.error);
+      } else {
+        const res = this.readyResolve;
+        this.readyResolve = this.readyReject = null;
+        res(this);
+      }
+    }
+  }
+}
