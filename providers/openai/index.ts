@@ -1,0 +1,108 @@
+/**
+ * The OpenAI adapter factory. The stages live beside it: `prepare.ts` (request), `parse.ts` (JSON body),
+ * `stream.ts` (SSE decoder), `errors.ts` (error responses), `wire.ts` (wire types).
+ */
+import { ConfigError } from '../../src/errors.js';
+import type { NormalizedRequest, ProviderEnv, Provider, ResponseInfo } from '../../src/types.js';
+import { openaiError } from './errors.js';
+import { parseChat } from './parse.js';
+import { prepareChat } from './prepare.js';
+import { OpenAIStreamDecoder } from './stream.js';
+
+export { openaiError, openaiStreamError } from './errors.js';
+export { parseChat } from './parse.js';
+export { prepareChat } from './prepare.js';
+export { OpenAIStreamDecoder } from './stream.js';
+
+/** Options of `openai()`. Anything left out falls back to the Fiber's `apiKeys` / `baseUrls` / `headers`. */
+export interface OpenAIOptions {
+  /** API key; absent → the Fiber's `apiKeys.openai` (or `OPENAI_API_KEY` with `Fiber.fromEnv`). */
+  apiKey?: string;
+  /**
+   * Base URL including the version path, as the official SDK takes it.
+   * @default 'https://api.openai.com/v1'
+   */
+  baseUrl?: string;
+  /** Headers sent on every request of this adapter. */
+  headers?: Record<string, string>;
+  /**
+   * Which wire API to speak. Only `'chat'` (Chat Completions) is available in this release.
+   * @default 'chat'
+   */
+  api?: 'chat' | 'responses';
+  /**
+   * Name the adapter registers under (an adapter named like a built-in replaces it).
+   * @default 'openai'
+   */
+  name?: string;
+}
+
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['apiKey', 'baseUrl', 'headers', 'api', 'name']);
+// RFC 9110 token characters for header names; values: visible ASCII, space and tab (no CR/LF, no non-ASCII).
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+
+/**
+ * Create the OpenAI Chat Completions adapter.
+ *
+ * @example
+ * import { Fiber } from 'llm-fiber';
+ * import { openai } from 'llm-fiber/providers';
+ * const fiber = new Fiber({ providers: [openai({ baseUrl: 'https://my-proxy.example/v1' })] });
+ */
+export function openai(options: OpenAIOptions = {}): Provider {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('openai: options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`openai: unknown option '${key.slice(0, 50)}'`);
+  }
+  const { apiKey, baseUrl, headers, api = 'chat', name = 'openai' } = options;
+  if (typeof name !== 'string' || name === '') throw new ConfigError('openai: `name` must be a non-empty string');
+  const label = name;
+  if (api !== 'chat' && api !== 'responses') throw new ConfigError(`${label}: \`api\` must be 'chat' or 'responses'`);
+  // TODO(responses-api): wire the Responses API adapter here.
+  if (api === 'responses') throw new ConfigError(`${label}: the Responses API wire is not available yet`);
+  // Never echo the key: only say what is wrong with it.
+  if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) throw new ConfigError(`${label}: \`apiKey\` must be a non-empty string`);
+  const url = baseUrl === undefined ? undefined : checkBaseUrl(baseUrl, label);
+  if (headers !== undefined) checkHeaders(headers, label);
+
+  const adapterOptions: { apiKey?: string; baseUrl?: string; headers?: Record<string, string> } = {};
+  if (apiKey !== undefined) adapterOptions.apiKey = apiKey;
+  if (url !== undefined) adapterOptions.baseUrl = url;
+  if (headers !== undefined) adapterOptions.headers = { ...headers };
+
+  return {
+    name,
+    defaultBaseUrl: 'https://api.openai.com/v1',
+    envKeys: ['OPENAI_API_KEY'],
+    options: adapterOptions,
+    idempotencyHeader: 'Idempotency-Key',
+    requestIdHeader: 'x-request-id',
+    prepare: (req: NormalizedRequest, env: ProviderEnv) => prepareChat(req, env, name),
+    parse: parseChat,
+    stream: (res: ResponseInfo) => new OpenAIStreamDecoder(res),
+    error: openaiError,
+  };
+}
+
+function checkBaseUrl(value: unknown, label: string): string {
+  if (typeof value !== 'string') throw new ConfigError(`${label}: \`baseUrl\` must be a string`);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${label}: \`baseUrl\` is not a valid URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${label}: \`baseUrl\` must be http(s)`);
+  // Credentials in a URL would leak into logs and error messages.
+  if (parsed.username !== '' || parsed.password !== '') throw new ConfigError(`${label}: \`baseUrl\` must not contain credentials`);
+  return value.replace(/\/+$/, '');
+}
+
+function checkHeaders(headers: unknown, label: string): void {
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) throw new ConfigError(`${label}: \`headers\` must be an object`);
+  for (const [key, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(key)) throw new ConfigError(`${label}: invalid header name '${key.slice(0, 50).replace(/[^\x20-\x7e]/g, '?')}'`);
+    if (typeof value !== 'string' || !HEADER_VALUE.test(value)) throw new ConfigError(`${label}: invalid value for header '${key}'`);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * A non-streaming Chat Completions body → `ParsedResult`, plus the pieces the stream decoder shares (finish
+ * reasons, usage, tool-call arguments). Normalization rules: shared/fixtures/README.md.
+ */
+import { errorMessage, ServerError } from '../../src/errors.js';
+import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
+import type { OpenAIChatCompletion, OpenAIUsageWire } from './wire.js';
+
+/**
+ * Parse a `chat.completion` object. Text is `message.content` (a `refusal` is not text); tool-call arguments are
+ * parsed (`""` → `{}`); usage is null when the body has none.
+ *
+ * @param body - the parsed JSON body of a 200 response
+ * @param res - the response, for error messages
+ * @example
+ * const result = parseChat(JSON.parse(text), res);
+ */
+export function parseChat(body: unknown, res: ResponseInfo): ParsedResult {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ServerError(errorMessage(res.provider, res.model, 'response body is not a chat completion object', res.status, res.requestId), {
+      provider: res.provider,
+      model: res.model,
+      status: res.status,
+      code: 'invalid_response',
+      retryable: false,
+      requestId: res.requestId,
+    });
+  }
+  const b = body as OpenAIChatCompletion;
+  const choice = Array.isArray(b.choices) ? b.choices[0] : undefined;
+  const message = choice?.message;
+  const content = message?.content;
+
+  const toolCalls: ToolCall[] = [];
+  const wireCalls = message?.tool_calls;
+  if (Array.isArray(wireCalls)) {
+    for (let i = 0; i < wireCalls.length; i++) {
+      const c = wireCalls[i]!;
+      // Custom (free-form) tools have no `function`; they are not part of this adapter's tool model.
+      if (c.function === undefined || c.function === null) continue;
+      const name = typeof c.function.name === 'string' ? c.function.name : '';
+      toolCalls.push({
+        id: typeof c.id === 'string' && c.id !== '' ? c.id : `call_${i}`,
+        name,
+        arguments: parseToolArguments(c.function.arguments, name, res),
+      });
+    }
+  }
+
+  return {
+    text: typeof content === 'string' ? content : '',
+    reasoning: null,
+    toolCalls,
+    finishReason: mapFinishReason(choice?.finish_reason),
+    usage: b.usage != null && typeof b.usage === 'object' ? mapUsage(b.usage) : null,
+    model: typeof b.model === 'string' && b.model !== '' ? b.model : null,
+    id: typeof b.id === 'string' && b.id !== '' ? b.id : null,
+    raw: body,
+  };
+}
+
+/** OpenAI `finish_reason` → the normalized finish reason. */
+export function mapFinishReason(reason: string | null | undefined): FinishReason {
+  switch (reason) {
+    case 'stop':
+      return 'stop';
+    case 'length':
+      return 'length';
+    case 'tool_calls':
+    case 'function_call':
+      return 'tool_calls';
+    case 'content_filter':
+      return 'content_filter';
+    default:
+      return 'other';
+  }
+}
+
+/** OpenAI usage → `Usage`. Details (`cachedPrompt`, `reasoning`) only where the provider reports them. */
+export function mapUsage(u: OpenAIUsageWire): Usage {
+  const prompt = num(u.prompt_tokens);
+  const completion = num(u.completion_tokens);
+  const usage: Usage = {
+    prompt,
+    completion,
+    total: typeof u.total_tokens === 'number' ? u.total_tokens : prompt + completion,
+    costEstimate: null,
+  };
+  const cached = u.prompt_tokens_details?.cached_tokens;
+  if (typeof cached === 'number') usage.cachedPrompt = cached;
+  const reasoning = u.completion_tokens_details?.reasoning_tokens;
+  if (typeof reasoning === 'number') usage.reasoning = reasoning;
+  return usage;
+}
+
+/** Drops `__proto__` keys so model output cannot reach a prototype when callers `Object.assign` the arguments. */
+function reviveArgument(key: string, value: unknown): unknown {
+  return key === '__proto__' ? undefined : value;
+}
+
+/**
+ * Parse a tool call's JSON argument string. `""` (or absent) is `{}`. Anything that is not a JSON object throws
+ * `ServerError` with code `invalid_tool_arguments`; the message names the tool but never quotes the arguments.
+ */
+export function parseToolArguments(args: string | undefined | null, name: string, res: ResponseInfo): Record<string, unknown> {
+  if (args === undefined || args === null || args === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(args, reviveArgument);
+  } catch {
+    // No `cause`: V8's SyntaxError message quotes the argument text, which is model output we keep out of errors.
+    throw invalidArguments(name, res);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArguments(name, res);
+  return value as Record<string, unknown>;
+}
+
+function invalidArguments(name: string, res: ResponseInfo): ServerError {
+  const shown = name.length > 100 ? name.slice(0, 100) + '…' : name;
+  return new ServerError(errorMessage(res.provider, res.model, `tool call '${shown}' has arguments that are not a JSON object`, res.status, res.requestId), {
+    provider: res.provider,
+    model: res.model,
+    status: res.status,
+    code: 'invalid_tool_arguments',
+    retryable: false,
+    requestId: res.requestId,
+  });
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : 0;
+}

@@ -1,0 +1,188 @@
+/**
+ * The Chat Completions stream decoder: one synchronous state machine per streaming response.
+ *
+ * Per SSE event (`data: <chunk>`): parse the chunk, take `id`/`model` from the first chunk where they are
+ * non-empty (Azure's first chunk has `""` for both), emit a `chunk` event per non-empty `delta.content`, merge
+ * `delta.tool_calls` fragments by their `index` (id and name only come on an index's first fragment), and on the
+ * first `finish_reason` emit one `tool_call` event per call, in index order. A chunk with `usage` (the last one,
+ * `choices: []`, with `stream_options.include_usage`) emits `usage`. `data: [DONE]` sets `finished`; anything
+ * after it is ignored. The transport turns a body that ends while `finished` is false into a `StreamError`.
+ *
+ * This runs once per token (tens of thousands of times in the benchmark), so the per-event path allocates nothing
+ * beyond `JSON.parse` and the event it pushes: no closures, spreads or key enumeration. Only choice 0 is read
+ * (`n > 1` streams interleave other choices, which are skipped by their `index`).
+ */
+import { errorMessage, StreamError } from '../../src/errors.js';
+import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../src/types.js';
+import { openaiStreamError } from './errors.js';
+import { mapFinishReason, mapUsage, parseToolArguments } from './parse.js';
+import type { OpenAIChatChunk, OpenAIToolCallDelta } from './wire.js';
+
+/** Tool-call slots beyond this index are refused: a hostile index must not make us walk a huge sparse array. */
+const MAX_TOOL_INDEX = 4096;
+
+interface ToolSlot {
+  id: string;
+  name: string;
+  args: string;
+}
+
+/**
+ * Decodes one OpenAI Chat Completions SSE stream into `StreamEvent`s.
+ *
+ * @example
+ * const decoder = new OpenAIStreamDecoder(res);
+ * const parser = new SseParser((data, name) => decoder.event(data, name, elapsed(), events));
+ */
+export class OpenAIStreamDecoder implements StreamDecoder {
+  finished = false;
+  private text = '';
+  private id: string | null = null;
+  private model: string | null = null;
+  /** Last non-null wire `finish_reason`. */
+  private finishReason: string | null = null;
+  private usage: Usage | null = null;
+  private raw: unknown = null;
+  /** Tool calls being assembled, by wire `index` (possibly sparse). */
+  private slots: ToolSlot[] | null = null;
+  /** Set once the tool calls were emitted (at the first `finish_reason`, or at `[DONE]` without one). */
+  private toolCalls: ToolCall[] | null = null;
+
+  constructor(private readonly res: ResponseInfo) {}
+
+  event(data: string, _eventName: string | undefined, t: number, out: StreamEvent[]): void {
+    if (this.finished) return;
+    if (data === '[DONE]') {
+      if (this.toolCalls === null) this.emitToolCalls(t, out);
+      this.finished = true;
+      return;
+    }
+    // An empty `data:` line carries nothing (some proxies send them as keep-alives).
+    if (data === '') return;
+
+    let chunk: OpenAIChatChunk;
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      throw this.invalidJson();
+    }
+    if (chunk === null || typeof chunk !== 'object') throw this.invalidJson();
+    if (chunk.error !== undefined && chunk.error !== null) throw openaiStreamError(this.res, chunk);
+    this.raw = chunk;
+
+    if (this.id === null) {
+      const id = chunk.id;
+      if (typeof id === 'string' && id !== '') this.id = id;
+    }
+    if (this.model === null) {
+      const model = chunk.model;
+      if (typeof model === 'string' && model !== '') this.model = model;
+    }
+
+    const choices = chunk.choices;
+    if (choices !== undefined && choices !== null && choices.length > 0) {
+      const choice = choices[0]!;
+      if (choice.index === 0 || choice.index === undefined) {
+        const delta = choice.delta;
+        if (delta !== undefined && delta !== null) {
+          const content = delta.content;
+          if (typeof content === 'string' && content !== '') {
+            this.text += content;
+            out.push({ type: 'chunk', delta: content, t });
+          }
+          const fragments = delta.tool_calls;
+          if (fragments !== undefined && fragments !== null && fragments.length > 0 && this.toolCalls === null) this.merge(fragments);
+        }
+        const reason = choice.finish_reason;
+        if (reason !== undefined && reason !== null) {
+          this.finishReason = reason;
+          if (this.toolCalls === null) this.emitToolCalls(t, out);
+        }
+      }
+    }
+
+    const usage = chunk.usage;
+    if (usage !== undefined && usage !== null && typeof usage === 'object') {
+      const u = mapUsage(usage);
+      this.usage = u;
+      out.push({ type: 'usage', usage: u, t });
+    }
+  }
+
+  final(): StreamFinal {
+    return {
+      text: this.text,
+      reasoning: null,
+      toolCalls: this.toolCalls ?? this.buildToolCalls(),
+      finishReason: mapFinishReason(this.finishReason),
+      usage: this.usage,
+      model: this.model,
+      id: this.id,
+      raw: this.raw,
+    };
+  }
+
+  private merge(fragments: OpenAIToolCallDelta[]): void {
+    let slots = this.slots;
+    if (slots === null) slots = this.slots = [];
+    for (let j = 0; j < fragments.length; j++) {
+      const f = fragments[j]!;
+      // Merge by `index`, never by position or id (fixtures README). A server that omits it sends whole calls.
+      const index = typeof f.index === 'number' ? f.index : j;
+      if (!Number.isInteger(index) || index < 0 || index > MAX_TOOL_INDEX) throw this.badToolIndex();
+      let slot = slots[index];
+      if (slot === undefined) {
+        slot = { id: '', name: '', args: '' };
+        slots[index] = slot;
+      }
+      if (slot.id === '' && typeof f.id === 'string') slot.id = f.id;
+      const fn = f.function;
+      if (fn !== undefined && fn !== null) {
+        if (slot.name === '' && typeof fn.name === 'string') slot.name = fn.name;
+        if (typeof fn.arguments === 'string') slot.args += fn.arguments;
+      }
+    }
+  }
+
+  private emitToolCalls(t: number, out: StreamEvent[]): void {
+    const calls = this.buildToolCalls();
+    this.toolCalls = calls;
+    for (let i = 0; i < calls.length; i++) out.push({ type: 'tool_call', toolCall: calls[i]!, t });
+  }
+
+  private buildToolCalls(): ToolCall[] {
+    const slots = this.slots;
+    const calls: ToolCall[] = [];
+    if (slots === null) return calls;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i];
+      if (s === undefined) continue;
+      calls.push({ id: s.id !== '' ? s.id : `call_${i}`, name: s.name, arguments: parseToolArguments(s.args, s.name, this.res) });
+    }
+    return calls;
+  }
+
+  private invalidJson(): StreamError {
+    const res = this.res;
+    return new StreamError(errorMessage(res.provider, res.model, 'stream event is not a JSON object', res.status, res.requestId), {
+      provider: res.provider,
+      model: res.model,
+      status: res.status,
+      code: 'invalid_json',
+      retryable: true,
+      requestId: res.requestId,
+    });
+  }
+
+  private badToolIndex(): StreamError {
+    const res = this.res;
+    return new StreamError(errorMessage(res.provider, res.model, 'stream tool call has an invalid index', res.status, res.requestId), {
+      provider: res.provider,
+      model: res.model,
+      status: res.status,
+      code: 'invalid_tool_call_index',
+      retryable: false,
+      requestId: res.requestId,
+    });
+  }
+}

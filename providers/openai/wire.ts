@@ -1,0 +1,125 @@
+/**
+ * Wire types of the OpenAI Chat Completions API (`POST /chat/completions`), snake_case as on the wire. Only the
+ * fields llm-fiber reads or writes are typed; everything else passes through `raw` untouched.
+ * Reference: https://platform.openai.com/docs/api-reference/chat
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Request
+
+export type OpenAIContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string } };
+
+export interface OpenAIToolCallWire {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface OpenAIMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | OpenAIContentPart[] | null;
+  name?: string;
+  tool_calls?: OpenAIToolCallWire[];
+  tool_call_id?: string;
+}
+
+export interface OpenAITool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export type OpenAIToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+export interface OpenAIChatBody {
+  model: string;
+  messages: OpenAIMessage[];
+  temperature?: number;
+  max_completion_tokens?: number;
+  seed?: number;
+  stop?: string[];
+  tools?: OpenAITool[];
+  tool_choice?: OpenAIToolChoice;
+  reasoning_effort?: string;
+  stream?: boolean;
+  stream_options?: { include_usage: boolean };
+  [providerOption: string]: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Response
+
+export interface OpenAIUsageWire {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  completion_tokens_details?: { reasoning_tokens?: number | null } | null;
+}
+
+export interface OpenAIResponseToolCall {
+  id?: string;
+  type?: string;
+  function?: { name?: string; arguments?: string };
+}
+
+export interface OpenAIChoice {
+  index?: number;
+  message?: {
+    role?: string;
+    content?: string | null;
+    refusal?: string | null;
+    tool_calls?: OpenAIResponseToolCall[] | null;
+  };
+  finish_reason?: string | null;
+}
+
+export interface OpenAIChatCompletion {
+  id?: string;
+  object?: string;
+  model?: string;
+  choices?: OpenAIChoice[];
+  usage?: OpenAIUsageWire | null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stream
+
+export interface OpenAIToolCallDelta {
+  index?: number;
+  id?: string;
+  type?: string;
+  function?: { name?: string; arguments?: string };
+}
+
+export interface OpenAIChunkChoice {
+  index?: number;
+  delta?: {
+    role?: string;
+    content?: string | null;
+    refusal?: string | null;
+    tool_calls?: OpenAIToolCallDelta[] | null;
+  };
+  finish_reason?: string | null;
+}
+
+export interface OpenAIChatChunk {
+  id?: string;
+  model?: string;
+  choices?: OpenAIChunkChoice[];
+  usage?: OpenAIUsageWire | null;
+  /** In-band error (a `data: {"error": …}` event). */
+  error?: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+
+/** The error object of an error body `{ "error": { message, type, param, code } }`. */
+export interface OpenAIErrorObject {
+  message?: string;
+  type?: string | null;
+  param?: string | null;
+  code?: string | number | null;
+}
