@@ -142,6 +142,22 @@ export function applyHooks(
   return undefined;
 }
 
+/**
+ * Continue after hook `i - 1` returned `r` for `event` (any kind of result, a promise included): the slow path
+ * behind the inline loop in `FiberStream`.
+ */
+export function resumeHooks(
+  hooks: readonly EventHook[], i: number, event: StreamEvent, r: HookOut | Promise<HookOut>, ctx: FiberContext, out: StreamEvent[],
+): Promise<void> | undefined {
+  if (r !== null && r !== undefined && typeof (r as Promise<HookOut>).then === 'function') {
+    return (r as Promise<HookOut>).then(
+      (v) => settle(hooks, i, event, v, ctx, out),
+      (err) => { throw hookError(err); },
+    );
+  }
+  return settle(hooks, i, event, r as HookOut, ctx, out);
+}
+
 function settle(hooks: readonly EventHook[], i: number, event: StreamEvent, v: HookOut, ctx: FiberContext, out: StreamEvent[]): Promise<void> | undefined {
   if (v === undefined) return applyHooks(hooks, i, event, ctx, out);
   if (v === null) return event.type === 'done' ? applyHooks(hooks, i, event, ctx, out) : undefined;
@@ -160,7 +176,7 @@ function fanOut(hooks: readonly EventHook[], i: number, events: StreamEvent[], c
   return undefined;
 }
 
-function hookError(err: unknown): FiberError {
+export function hookError(err: unknown): FiberError {
   if (err instanceof FiberError) return err;
   return new FiberError(`onEvent hook threw: ${err instanceof Error ? err.message : String(err)}`, { code: 'hook_failed', cause: err });
 }

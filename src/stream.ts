@@ -12,7 +12,7 @@
  * iterator throws. `abort()` rejects the pending and next `next()` and `result()` with `AbortError`; `break`
  * (iterator `return()`) releases the socket silently.
  */
-import { applyHooks } from './compose.js';
+import { applyHooks, hookError, resumeHooks } from './compose.js';
 import type { CallContext, LogSink } from './context.js';
 import { AbortError, FiberError, toFiberError } from './errors.js';
 import { buildResult } from './result.js';
@@ -41,7 +41,8 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
   private doneQueued = false;
   private failure: FiberError | null = null;
   private pendingHook: Promise<void> | null = null;
-  private busy: Promise<unknown> | null = null;
+  private slowCalls = 0;
+  private tail: Promise<unknown> | null = null;
   private iterating = false;
   private final: ChatResult | null = null;
   private resultPromise: Promise<ChatResult> | null = null;
@@ -67,7 +68,7 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 
   next(): Promise<IteratorResult<StreamEvent>> {
     this.iterating = true;
-    if (this.busy === null && this.state === OPEN && this.pendingHook === null) {
+    if (this.slowCalls === 0 && this.state === OPEN && this.pendingHook === null) {
       let ev: StreamEvent | undefined;
       try {
         ev = this.pullSync();
@@ -144,12 +145,20 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
     }
   }
 
+  /**
+   * Run slow-path calls one at a time (a caller may call `next()` again before the previous promise settled).
+   * The count drops synchronously when a slow call finishes, so the following `next()` takes the fast path.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const prev = this.busy;
-    const p = prev === null ? fn() : prev.then(fn, fn);
-    const mark = p.then(noop, noop);
-    this.busy = mark;
-    void mark.then(() => { if (this.busy === mark) this.busy = null; });
+    const run = async (): Promise<T> => {
+      try {
+        return await fn();
+      } finally {
+        this.slowCalls--;
+      }
+    };
+    const p = this.slowCalls++ === 0 || this.tail === null ? run() : this.tail.then(run, run);
+    this.tail = p;
     return p;
   }
 
@@ -252,10 +261,15 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
     return undefined;
   }
 
-  /** The next deliverable event, if one is available without waiting. */
+  /**
+   * The next deliverable event, if one is available without waiting. Hooks that pass an event on or replace it
+   * run inline; a drop continues with the next source event; fan-out and async hooks take the general path
+   * (`resumeHooks`) through `out`.
+   */
   private pullSync(): StreamEvent | undefined {
     const out = this.out;
     const hooks = this.hooks;
+    const n = hooks.length;
     for (;;) {
       if (this.outHead < out.length) {
         const ev = out[this.outHead++]!;
@@ -263,11 +277,29 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
         return this.deliver(ev);
       }
       if (this.pendingHook !== null) return undefined;
-      const raw = this.source!.read();
-      if (raw === undefined) return undefined;
-      if (hooks.length === 0) return this.deliver(raw);
-      const p = applyHooks(hooks, 0, raw, this.ctx!, out);
-      if (p !== undefined) { this.pendingHook = p; return undefined; }
+      let ev = this.source!.read();
+      if (ev === undefined) return undefined;
+      if (n === 0) return this.deliver(ev);
+      const ctx = this.ctx!;
+      let i = 0;
+      for (; i < n; i++) {
+        let r;
+        try {
+          r = hooks[i]!(ev, ctx);
+        } catch (err) {
+          throw hookError(err);
+        }
+        if (r === undefined) continue;
+        if (r !== null && typeof (r as StreamEvent).type === 'string') { ev = r as StreamEvent; continue; }
+        if (r === null) {
+          if (ev.type === 'done') continue; // `done` cannot be dropped
+          break;
+        }
+        const p = resumeHooks(hooks, i + 1, ev, r, ctx, out);
+        if (p !== undefined) this.pendingHook = p;
+        break;
+      }
+      if (i === n) return this.deliver(ev);
     }
   }
 
