@@ -3,6 +3,7 @@
  * See `docs/features/custom-providers.md`.
  */
 export { openai, type OpenAIOptions } from './openai/index.js';
+export { openaiCompatible, type OpenAICompatibleOptions, type OpenAICompatibleQuirks } from './openai-compatible/index.js';
 export type {
   Provider, ProviderEnv, WireRequest, ResponseInfo, ParsedResult, StreamDecoder, StreamFinal,
 } from '../src/types.js';

@@ -13,6 +13,7 @@ import { run } from './compose.js';
 import { CallContext, type FiberRuntime } from './context.js';
 import { ConfigError, FiberError } from './errors.js';
 import { validateHeaders } from './headers.js';
+import { validateBaseUrl } from './validate-base-url.js';
 import { MetricsStore, MultiSink } from './metrics.js';
 import { presets } from './presets.js';
 import { buildResult } from './result.js';
@@ -365,19 +366,6 @@ function stringRecord(v: unknown, name: string): Record<string, string> {
     out[k] = val;
   }
   return out;
-}
-
-/** `baseUrls` must be http(s) without credentials. */
-export function validateBaseUrl(url: string, where: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConfigError(`${where} is not a valid URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${where} must use http or https (got ${u.protocol})`);
-  if (u.username || u.password) throw new ConfigError(`${where} must not contain credentials`);
-  return url.replace(/\/+$/, '');
 }
 
 function providerEnv(p: Provider, apiKeys: Record<string, string>, baseUrls: Record<string, string>, headers: Record<string, string>): ProviderEnv {

@@ -412,10 +412,9 @@ export class StreamCall implements EventSource {
     this.fail(transportError(err, this.ctx, this.info !== null, true));
   }
 
+  // Decoders ignore whatever follows their own end marker; `finished` is read once, when the body ends.
   private onSse = (data: string, name: string | undefined): void => {
-    const d = this.decoder!;
-    if (d.finished) return;
-    d.event(data, name, this.tRel, this.queue);
+    this.decoder!.event(data, name, this.tRel, this.queue);
   };
 
   // -- EventSource ------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
  * `stream.ts` (SSE decoder), `errors.ts` (error responses), `wire.ts` (wire types).
  */
 import { ConfigError } from '../../src/errors.js';
+import { validateHeaders } from '../../src/headers.js';
+import { validateBaseUrl } from '../../src/validate-base-url.js';
 import type { NormalizedRequest, ProviderEnv, Provider, ResponseInfo } from '../../src/types.js';
 import { openaiError } from './errors.js';
 import { parseChat } from './parse.js';
@@ -38,9 +40,6 @@ export interface OpenAIOptions {
 }
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['apiKey', 'baseUrl', 'headers', 'api', 'name']);
-// RFC 9110 token characters for header names; values: visible ASCII, space and tab (no CR/LF, no non-ASCII).
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
 /**
  * Create the OpenAI Chat Completions adapter.
@@ -59,17 +58,17 @@ export function openai(options: OpenAIOptions = {}): Provider {
   if (typeof name !== 'string' || name === '') throw new ConfigError('openai: `name` must be a non-empty string');
   const label = name;
   if (api !== 'chat' && api !== 'responses') throw new ConfigError(`${label}: \`api\` must be 'chat' or 'responses'`);
-  // TODO(responses-api): wire the Responses API adapter here.
+  // The Responses API wire arrives with issue #7.
   if (api === 'responses') throw new ConfigError(`${label}: the Responses API wire is not available yet`);
   // Never echo the key: only say what is wrong with it.
   if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) throw new ConfigError(`${label}: \`apiKey\` must be a non-empty string`);
-  const url = baseUrl === undefined ? undefined : checkBaseUrl(baseUrl, label);
-  if (headers !== undefined) checkHeaders(headers, label);
+  const url = baseUrl === undefined ? undefined : validateBaseUrl(baseUrl, `${label}: \`baseUrl\``);
+  const checkedHeaders = headers === undefined ? undefined : validateHeaders(headers, `${label}: \`headers\``);
 
   const adapterOptions: { apiKey?: string; baseUrl?: string; headers?: Record<string, string> } = {};
   if (apiKey !== undefined) adapterOptions.apiKey = apiKey;
   if (url !== undefined) adapterOptions.baseUrl = url;
-  if (headers !== undefined) adapterOptions.headers = { ...headers };
+  if (checkedHeaders !== undefined) adapterOptions.headers = checkedHeaders;
 
   return {
     name,
@@ -83,26 +82,4 @@ export function openai(options: OpenAIOptions = {}): Provider {
     stream: (res: ResponseInfo) => new OpenAIStreamDecoder(res),
     error: openaiError,
   };
-}
-
-function checkBaseUrl(value: unknown, label: string): string {
-  if (typeof value !== 'string') throw new ConfigError(`${label}: \`baseUrl\` must be a string`);
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw new ConfigError(`${label}: \`baseUrl\` is not a valid URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${label}: \`baseUrl\` must be http(s)`);
-  // Credentials in a URL would leak into logs and error messages.
-  if (parsed.username !== '' || parsed.password !== '') throw new ConfigError(`${label}: \`baseUrl\` must not contain credentials`);
-  return value.replace(/\/+$/, '');
-}
-
-function checkHeaders(headers: unknown, label: string): void {
-  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) throw new ConfigError(`${label}: \`headers\` must be an object`);
-  for (const [key, value] of Object.entries(headers)) {
-    if (!HEADER_NAME.test(key)) throw new ConfigError(`${label}: invalid header name '${key.slice(0, 50).replace(/[^\x20-\x7e]/g, '?')}'`);
-    if (typeof value !== 'string' || !HEADER_VALUE.test(value)) throw new ConfigError(`${label}: invalid value for header '${key}'`);
-  }
 }

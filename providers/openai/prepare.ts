@@ -20,10 +20,10 @@ import type { OpenAIChatBody, OpenAIContentPart, OpenAIMessage, OpenAITool, Open
  * const wire = prepareChat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: false },
  *   { apiKey: process.env.OPENAI_API_KEY, baseUrl: 'https://api.openai.com/v1', headers: {} });
  */
-export function prepareChat(req: NormalizedRequest, env: ProviderEnv, name = 'openai'): WireRequest {
+export function prepareChat(req: NormalizedRequest, env: ProviderEnv, name = 'openai', dialect: ChatDialect = OPENAI_DIALECT): WireRequest {
   const body: OpenAIChatBody = { model: req.model, messages: mapMessages(req.messages, req.model, name) };
   if (req.temperature !== undefined) body.temperature = req.temperature;
-  if (req.maxTokens !== undefined) body.max_completion_tokens = req.maxTokens;
+  if (req.maxTokens !== undefined) body[dialect.maxTokensField] = req.maxTokens;
   if (req.seed !== undefined) body.seed = req.seed;
   if (req.stop !== undefined) body.stop = req.stop;
   if (req.tools !== undefined && req.tools.length > 0) body.tools = mapTools(req.tools);
@@ -31,7 +31,7 @@ export function prepareChat(req: NormalizedRequest, env: ProviderEnv, name = 'op
   if (req.reasoning?.effort !== undefined) body.reasoning_effort = req.reasoning.effort;
   if (req.stream) {
     body.stream = true;
-    body.stream_options = { include_usage: true };
+    if (dialect.streamUsage) body.stream_options = { include_usage: true };
   }
   const extra = req.providerOptions;
   if (extra !== undefined) {
@@ -42,13 +42,35 @@ export function prepareChat(req: NormalizedRequest, env: ProviderEnv, name = 'op
     }
   }
 
-  const headers: Record<string, string> =
-    env.apiKey ? { 'content-type': 'application/json', authorization: 'Bearer ' + env.apiKey } : { 'content-type': 'application/json' };
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (env.apiKey) {
+    if (dialect.auth === 'bearer') headers.authorization = 'Bearer ' + env.apiKey;
+    else if (dialect.auth === 'api-key') headers['api-key'] = env.apiKey;
+  }
   // Later sources win: provider-level headers, then per-call headers (both already validated by the core).
   Object.assign(headers, env.headers, req.headers);
 
-  return { method: 'POST', url: env.baseUrl + '/chat/completions', headers, body: JSON.stringify(body) };
+  const url = dialect.url === null ? env.baseUrl + '/chat/completions' : dialect.url(env.baseUrl, req.model);
+  return { method: 'POST', url, headers, body: JSON.stringify(body) };
 }
+
+/**
+ * How an OpenAI-compatible server differs from OpenAI's own Chat Completions wire (`openaiCompatible` quirks).
+ * Differences are options of one adapter, not forks of it.
+ */
+export interface ChatDialect {
+  /** Body field that carries `maxTokens`. */
+  maxTokensField: 'max_tokens' | 'max_completion_tokens';
+  /** Send `stream_options.include_usage` on streams. */
+  streamUsage: boolean;
+  /** How the key travels: `Authorization: Bearer`, Azure's `api-key` header, or not at all. */
+  auth: 'bearer' | 'api-key' | 'none';
+  /** Full URL for a call, or null for `${baseUrl}/chat/completions`. */
+  url: ((baseUrl: string, model: string) => string) | null;
+}
+
+/** OpenAI's own Chat Completions wire. */
+export const OPENAI_DIALECT: ChatDialect = Object.freeze({ maxTokensField: 'max_completion_tokens', streamUsage: true, auth: 'bearer', url: null });
 
 function mapMessages(messages: readonly ChatMessage[], model: string, name: string): OpenAIMessage[] {
   const out: OpenAIMessage[] = new Array(messages.length);

@@ -35,7 +35,8 @@ interface ToolSlot {
  * const parser = new SseParser((data, name) => decoder.event(data, name, elapsed(), events));
  */
 export class OpenAIStreamDecoder implements StreamDecoder {
-  finished = false;
+  /** `data: [DONE]` arrived. */
+  private done = false;
   private text = '';
   private id: string | null = null;
   private model: string | null = null;
@@ -48,13 +49,22 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   /** Set once the tool calls were emitted (at the first `finish_reason`, or at `[DONE]` without one). */
   private toolCalls: ToolCall[] | null = null;
 
-  constructor(private readonly res: ResponseInfo) {}
+  /**
+   * @param doneOptional - for OpenAI-compatible servers that never send `data: [DONE]`: a `finish_reason` then
+   *   counts as the end marker (a stream cut before one is still a `StreamError`).
+   */
+  constructor(private readonly res: ResponseInfo, private readonly doneOptional = false) {}
+
+  /** True once the stream reached its end marker. */
+  get finished(): boolean {
+    return this.done || (this.doneOptional && this.finishReason !== null);
+  }
 
   event(data: string, _eventName: string | undefined, t: number, out: StreamEvent[]): void {
-    if (this.finished) return;
+    if (this.done) return;
     if (data === '[DONE]') {
       if (this.toolCalls === null) this.emitToolCalls(t, out);
-      this.finished = true;
+      this.done = true;
       return;
     }
     // An empty `data:` line carries nothing (some proxies send them as keep-alives).

@@ -37,6 +37,8 @@ export interface OpenAIChatBody {
   messages: OpenAIMessage[];
   temperature?: number;
   max_completion_tokens?: number;
+  /** Older servers and most OpenAI-compatible ones (vLLM, Ollama, Groq) take this instead. */
+  max_tokens?: number;
   seed?: number;
   stop?: string[];
   tools?: OpenAITool[];
