@@ -9,7 +9,7 @@
 import { AbortError, FiberError, TimeoutError, type TimeoutPhase } from './errors.js';
 import type { Timeouts } from './timeouts.js';
 import type {
-  ChatRequest, ChatResult, EventSource, FiberContext, FiberState, LoggerLike, LogLevel, NormalizedRequest, RetryPolicy, StreamEvent,
+  ChatRequest, ChatResult, EventSource, FiberContext, FiberState, LogListener, LogLevel, NormalizedRequest, RetryPolicy, StreamEvent,
 } from './types.js';
 
 const now = () => performance.now();
@@ -60,7 +60,7 @@ export class CallContext implements FiberContext {
   /** Events logged before commit, delivered first. */
   preEvents: StreamEvent[] | null = null;
   logSink: LogSink | null = null;
-  logger: LoggerLike | null;
+  private logListeners: LogListener[] | null;
   private controller: AbortController | null = null;
   private userSignal: AbortSignal | undefined;
   private onUserAbort: (() => void) | null = null;
@@ -76,7 +76,7 @@ export class CallContext implements FiberContext {
   /** performance.now() when the current attempt was sent. */
   attemptStartedAt = 0;
 
-  constructor(kind: 'chat' | 'stream', input: ChatRequest, timeouts: Timeouts, idempotencyKey: string, logger: LoggerLike | null, runtime: FiberRuntime) {
+  constructor(kind: 'chat' | 'stream', input: ChatRequest, timeouts: Timeouts, idempotencyKey: string, logListener: LogListener | null, runtime: FiberRuntime) {
     this.runtime = runtime;
     this.id = `call_${(++seq).toString(36)}`;
     this.kind = kind;
@@ -85,7 +85,7 @@ export class CallContext implements FiberContext {
     this.timing = { startedAt: now(), ttfbMs: null };
     this._timeouts = timeouts;
     this.idempotencyKey = idempotencyKey;
-    this.logger = logger;
+    this.logListeners = logListener === null ? null : [logListener];
     const signal = input.signal;
     if (signal) {
       this.userSignal = signal;
@@ -135,10 +135,15 @@ export class CallContext implements FiberContext {
   }
 
   log(level: LogLevel, message: string, data?: object): void {
-    const logger = this.logger;
-    if (logger !== null) {
-      const fields = { callId: this.id, provider: this.provider, model: this.model, idempotencyKey: this.idempotencyKey, ...data };
-      logger[level](fields, message);
+    const listeners = this.logListeners;
+    if (listeners !== null) {
+      for (let i = 0; i < listeners.length; i++) {
+        try {
+          listeners[i]!(level, message, data, this);
+        } catch {
+          // A failing log sink must not fail the call it reports on.
+        }
+      }
     }
     if (this.kind !== 'stream') return;
     const event: StreamEvent = data === undefined
@@ -146,6 +151,10 @@ export class CallContext implements FiberContext {
       : { type: 'log', level, message, data, t: now() - this.timing.startedAt };
     if (this.logSink !== null) this.logSink.pushLog(event);
     else (this.preEvents ??= []).push(event);
+  }
+
+  onLog(listener: LogListener): void {
+    (this.logListeners ??= []).push(listener);
   }
 
   // -- clock ------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import { FiberStream } from './stream.js';
 import { Timeouts, type TimeoutsInit } from './timeouts.js';
 import { Transport } from './transport.js';
 import type {
-  ChatRequest, ChatResult, ErrorHook, EventHook, LoggerLike, MessageInput, MetricsSink, Middleware, Provider, ProviderEnv,
+  ChatRequest, ChatResult, ErrorHook, EventHook, LoggerLike, LogListener, MessageInput, MetricsSink, Middleware, Provider, ProviderEnv,
 } from './types.js';
 
 /** Options of `new Fiber(...)`. See `docs/features/transport.md`. */
@@ -69,7 +69,8 @@ interface Core {
   secrets: string[];
   runtime: FiberRuntime;
   timeouts: Timeouts;
-  logger: LoggerLike | null;
+  /** Writes `ctx.log()` records to the Fiber's `logger`, when one is set. */
+  logListener: LogListener | null;
   metrics: MetricsStore;
 }
 
@@ -158,7 +159,7 @@ export class Fiber {
         envs,
         secrets: [...secrets],
         timeouts,
-        logger,
+        logListener: logger === null ? null : loggerListener(logger),
         metrics: this.metrics,
         runtime: {
           defaultModel: options.defaultModel,
@@ -263,7 +264,7 @@ export class Fiber {
     const timeouts = input.timeout === undefined ? core.timeouts : core.timeouts.merge(input.timeout);
     let key = input.idempotencyKey;
     if (key === undefined) key = randomUUID();
-    return new CallContext(kind, input, timeouts, key, core.logger, core.runtime);
+    return new CallContext(kind, input, timeouts, key, core.logListener, core.runtime);
   }
 
   private async runChat(ctx: CallContext): Promise<ChatResult> {
@@ -300,6 +301,13 @@ export class Fiber {
   }
 }
 
+/** A log listener writing one structured line per record to a pino-compatible logger. */
+function loggerListener(logger: LoggerLike): LogListener {
+  return (level, message, data, ctx) => {
+    logger[level]({ callId: ctx.id, provider: ctx.provider, model: ctx.model, idempotencyKey: ctx.idempotencyKey, ...data }, message);
+  };
+}
+
 /** The provider terminal: the innermost `next` of every attempt. */
 async function terminal(core: Core, ctx: CallContext): Promise<void> {
   const provider = core.providers.get(ctx.provider);
@@ -326,7 +334,14 @@ function finalError(e: unknown, ctx: CallContext): FiberError {
 
 /** Split middleware by scope and pre-compile the stream hooks (innermost first). */
 function compile(all: Middleware[], keepImplicit = false): Stack {
-  const list = all.slice();
+  const list: Middleware[] = [];
+  const flatten = (ms: readonly Middleware[]) => {
+    for (const m of ms) {
+      if (Array.isArray(m.parts)) flatten(m.parts);
+      else list.push(m);
+    }
+  };
+  flatten(all);
   if (!keepImplicit) {
     // normalize and route are part of every pipeline: add the defaults when a stack lacks them.
     const has = (name: string) => list.some((m) => m.middlewareName === name);

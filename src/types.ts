@@ -160,6 +160,9 @@ export type StreamEvent =
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/** Receives a call's `ctx.log()` records. */
+export type LogListener = (level: LogLevel, message: string, data: object | undefined, ctx: FiberContext) => void;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Middleware
 
@@ -180,6 +183,11 @@ export interface Middleware {
   readonly onError?: ErrorHook;
   /** Name used for `ctx.state`, logs and de-duplication of the built-ins. */
   readonly middlewareName?: string;
+  /**
+   * A bundle: middleware of both scopes shipped as one (e.g. a call span in request scope plus a span per attempt).
+   * `fiber.use(bundle)` places each part by its own scope; the bundle function itself is not run.
+   */
+  readonly parts?: readonly Middleware[];
 }
 
 export interface MiddlewareSpec {
@@ -277,8 +285,10 @@ export interface FiberContext {
   source?: EventSource;
   /** Response headers of the last attempt (lower-case names), when the transport saw them. */
   responseHeaders?: (name: string) => string | undefined;
-  /** Emit a `log` event (streams) and a log line. */
+  /** Record something about this call: a `log` event on streams, and every `onLog` listener (log lines, spans). */
   log(level: LogLevel, message: string, data?: object): void;
+  /** Listen to this call's `log()` records (the logging and OTel middleware use it to see retries). */
+  onLog(listener: LogListener): void;
   /** Per-call scratch space. */
   state: FiberState;
 }

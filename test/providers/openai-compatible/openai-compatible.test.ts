@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, Fiber, StreamError, BadRequestError, NotFoundError } from '../../../src/index.js';
+import { ConfigError, Fiber, StreamError, BadRequestError, NotFoundError, type FiberOptions } from '../../../src/index.js';
 import { openaiCompatible } from '../../../providers/index.js';
 import { startEmulator, type Emulator } from '../../../src/testing/index.js';
 
 let emu: Emulator;
 const fibers: Fiber[] = [];
-const make = (opts: ConstructorParameters<typeof Fiber>[0]) => {
+const make = (opts: FiberOptions) => {
   const f = new Fiber({ retry: false, ...opts });
   fibers.push(f);
   return f;
