@@ -3,6 +3,8 @@
  * See `docs/features/custom-providers.md`.
  */
 export { openai, type OpenAIOptions } from './openai/index.js';
+export { anthropic, type AnthropicOptions } from './anthropic/index.js';
+export { gemini, type GeminiOptions } from './gemini/index.js';
 export { openaiCompatible, type OpenAICompatibleOptions, type OpenAICompatibleQuirks } from './openai-compatible/index.js';
 export type {
   Provider, ProviderEnv, WireRequest, ResponseInfo, ParsedResult, StreamDecoder, StreamFinal,

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { normalize } from '../middleware/normalize.js';
 import { retry as retryMiddleware, type RetryOptions } from '../middleware/retry.js';
 import { route } from '../middleware/route.js';
+import { anthropic } from '../providers/anthropic/index.js';
+import { gemini } from '../providers/gemini/index.js';
 import { openai } from '../providers/openai/index.js';
 import { runAttempts, type AttemptRunner } from './attempts.js';
 import { run } from './compose.js';
@@ -125,7 +127,7 @@ export class Fiber {
       this.metrics = new MetricsStore();
       const headers = options.headers === undefined ? {} : validateHeaders(options.headers, 'Fiber headers');
       const providers = new Map<string, Provider>();
-      for (const p of [openai(), ...(options.providers ?? [])]) {
+      for (const p of [openai(), anthropic(), gemini(), ...(options.providers ?? [])]) {
         if (p === null || typeof p !== 'object' || typeof p.name !== 'string' || typeof p.prepare !== 'function') {
           throw new ConfigError('Fiber: each of `providers` must be a Provider (see docs/features/custom-providers.md)');
         }

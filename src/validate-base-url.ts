@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js';
  * Returns it without trailing slashes. The `{model}` placeholder of OpenAI-compatible deployment URLs is allowed.
  * @example validateBaseUrl('https://api.openai.com/v1/', 'baseUrls.openai') // 'https://api.openai.com/v1'
  */
-export function validateBaseUrl(url: unknown, where: string): string {
+export function validateBaseUrl(url: unknown, where: string, options: { noQuery?: boolean } = {}): string {
   if (typeof url !== 'string' || url === '') throw new ConfigError(`${where} must be a non-empty string`);
   let u: URL;
   try {
@@ -15,5 +15,7 @@ export function validateBaseUrl(url: unknown, where: string): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${where} must use http or https (got ${u.protocol})`);
   if (u.username !== '' || u.password !== '') throw new ConfigError(`${where} must not contain credentials`);
+  // A `?key=` query would put a key in every URL (Gemini); keys travel in headers.
+  if (options.noQuery && u.search !== '') throw new ConfigError(`${where} must not have a query string (pass the key as \`apiKey\`)`);
   return url.replace(/\/+$/, '');
 }
