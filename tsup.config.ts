@@ -8,6 +8,7 @@ export default defineConfig({
     middleware: 'middleware/index.ts',
     providers: 'providers/index.ts',
     testing: 'src/testing/index.ts',
+    otel: 'src/integrations/otel.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
