@@ -9,6 +9,8 @@ export default defineConfig({
     providers: 'providers/index.ts',
     testing: 'src/testing/index.ts',
     otel: 'src/integrations/otel.ts',
+    statsd: 'src/integrations/statsd.ts',
+    redis: 'src/integrations/redis.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

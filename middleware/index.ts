@@ -7,3 +7,8 @@ export { route, type RouteOptions } from './route.js';
 export { timeout } from './timeout.js';
 export { retry, retryPolicy, type RetryOptions } from './retry.js';
 export { metrics, type MetricsOptions } from './metrics.js';
+export { concurrency, type ConcurrencyOptions, type ConcurrencyMiddleware, type ConcurrencyStats } from './concurrency.js';
+export {
+  rateLimit, memoryRateLimitStore, estimateRequestTokens, type RateLimitOptions, type RateLimitStore, type RateLimits,
+  type RateLimitCosts, type BucketLimit, type TakeResult,
+} from './rate-limit.js';

@@ -55,6 +55,11 @@ export class CallContext implements FiberContext {
   abortReason: FiberError | null = null;
   /** Cancels the in-flight attempt (set by the transport while a request is open). */
   abortAttempt: ((reason: FiberError) => void) | null = null;
+  /**
+   * Why the current attempt alone was cancelled (a first-event timeout): the call, its deadline and the attempt
+   * loop go on, so the loop may retry it. Cleared when the next attempt is sent.
+   */
+  attemptAbortReason: FiberError | null = null;
   /** Rejects a pending backoff sleep. */
   private abortSleep: ((reason: FiberError) => void) | null = null;
   /** Events logged before commit, delivered first. */
@@ -178,6 +183,7 @@ export class CallContext implements FiberContext {
   attemptSent(): void {
     const t = now();
     this.attemptStartedAt = t;
+    this.attemptAbortReason = null;
     if (this.kind !== 'stream') return;
     this.lastEventAt = -1;
     const first = this.timeouts.firstEventMs;
@@ -226,10 +232,19 @@ export class CallContext implements FiberContext {
     else if (this.idleMs > 0 && this.lastEventAt >= 0 && t >= this.lastEventAt + this.idleMs) { phase = 'idle'; limit = this.idleMs; }
     if (phase !== null) {
       const what = phase === 'total' ? 'call' : phase === 'first_event' ? 'first event' : 'idle gap between events';
-      this.abort(new TimeoutError(`${this.provider || 'llm-fiber'}${this.model ? ' ' + this.model : ''}: ${what} exceeded ${limit} ms`, {
+      const err = new TimeoutError(`${this.provider || 'llm-fiber'}${this.model ? ' ' + this.model : ''}: ${what} exceeded ${limit} ms`, {
         phase, provider: this.provider, model: this.model, attempts: this.attempt,
-      }));
-      return;
+      });
+      if (phase !== 'first_event') {
+        this.abort(err);
+        return;
+      }
+      // A first-event timeout is the attempt's, not the call's: nothing reached the caller, so the attempt loop
+      // may retry it (`isRetryable` spares every phase but 'total') within the same total deadline.
+      this.firstEventAt = Infinity;
+      this.attemptAbortReason = err;
+      const a = this.abortAttempt;
+      if (a !== null) { this.abortAttempt = null; a(err); }
     }
     let next = Math.min(this.totalAt, this.firstEventAt);
     if (this.idleMs > 0 && this.lastEventAt >= 0) next = Math.min(next, this.lastEventAt + this.idleMs);

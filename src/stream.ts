@@ -68,6 +68,11 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 
   next(): Promise<IteratorResult<StreamEvent>> {
     this.iterating = true;
+    return this.pull();
+  }
+
+  /** One event for whoever drives: the caller's `next()`, or `drive()` for a lone `result()`. */
+  private pull(): Promise<IteratorResult<StreamEvent>> {
     if (this.slowCalls === 0 && this.state === OPEN && this.pendingHook === null) {
       let ev: StreamEvent | undefined;
       try {
@@ -137,9 +142,15 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 
   // ---------------------------------------------------------------------------------------------------------
 
+  /**
+   * Drive the stream for a `result()` nobody iterates. Deferred by one macrotask, and it stops pulling once the
+   * caller iterates: `const r = s.result(); for await (const e of s) ...` must hand the caller every event, not
+   * split them between the caller and this loop (the caller's iteration then settles `result()`).
+   */
   private async drive(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      while (!(await this.next()).done) { /* the events go nowhere: result() only wants the end */ }
+      while (!this.iterating && !(await this.pull()).done) { /* the events go nowhere: result() only wants the end */ }
     } catch {
       // Already reported: failWith() rejected the result promise with this error.
     }

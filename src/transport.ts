@@ -230,7 +230,8 @@ class JsonHandler {
   onConnect(abort: (reason: Error) => void): void {
     this.abortFn = abort;
     const ctx = this.ctx;
-    if (ctx.abortReason !== null) { abort(ctx.abortReason); return; }
+    const why = ctx.abortReason ?? ctx.attemptAbortReason;
+    if (why !== null) { abort(why); return; }
     ctx.abortAttempt = abort;
   }
 
@@ -325,7 +326,8 @@ export class StreamCall implements EventSource {
   onConnect(abort: (reason: Error) => void): void {
     this.abortFn = abort;
     const ctx = this.ctx;
-    if (ctx.abortReason !== null) { abort(ctx.abortReason); return; }
+    const why = ctx.abortReason ?? ctx.attemptAbortReason;
+    if (why !== null) { abort(why); return; }
     ctx.abortAttempt = abort;
   }
 

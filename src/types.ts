@@ -386,12 +386,37 @@ export interface LoggerLike {
 
 export type Tags = Record<string, string>;
 
-/** Where metric updates go. The in-memory `fiber.metrics` is one; StatsD and OTel are others. */
+/**
+ * Where metric updates go. The in-memory `fiber.metrics` is one; StatsD and OTel are others. Several sinks at once:
+ * `new MultiSink([a, b])` (what the Fiber builds from its `metrics` option).
+ *
+ * Recording methods are called on the hot path, synchronously, once per update: they must not throw (a throw is
+ * caught and reported as a process warning, never as a failed call) and should not allocate. `tags` objects are
+ * frozen and reused per series by the `metrics` middleware, so a sink may cache per tags identity.
+ */
 export interface MetricsSink {
+  /** Add `value` to the counter `name` of the series `tags`. */
   increment(name: string, value: number, tags: Tags): void;
+  /** Record one observation (ms for `*_ms`) in the histogram `name` of the series `tags`. */
   observe(name: string, value: number, tags: Tags): void;
+  /**
+   * Optional: explicit bucket upper bounds for the histogram `name` (ascending). Called by the `metrics`
+   * middleware's `buckets` option before its first observation; a sink without explicit buckets ignores it.
+   */
+  defineHistogram?(name: string, options: { buckets: readonly number[] }): void;
+  /** Optional: send anything buffered. Resolves once it was handed to the transport. */
+  flush?(): Promise<void>;
+  /** Optional: flush, then release what the sink owns (sockets, timers). Records after `close()` are dropped. */
+  close?(): Promise<void>;
 }
 
 export interface CounterPoint { tags: Tags; value: number }
-export interface HistogramPoint { tags: Tags; count: number; sum: number; min: number; max: number; p50: number; p90: number; p99: number }
+export interface HistogramPoint {
+  tags: Tags; count: number; sum: number; min: number; max: number; p50: number; p90: number; p99: number;
+  /**
+   * Only for histograms with configured buckets: per upper bound `le`, how many observations were `<= le`
+   * (cumulative, as Prometheus). The implicit `+Inf` bucket is `count`.
+   */
+  buckets?: Array<{ le: number; count: number }>;
+}
 export type MetricsSnapshot = Record<string, Array<CounterPoint | HistogramPoint>>;
