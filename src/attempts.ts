@@ -40,12 +40,12 @@ export async function runAttempts(ctx: CallContext, runner: AttemptRunner): Prom
       const delayMs = serverWait ?? backoffMs(policy, ctx.attempt);
       if (delayMs >= ctx.remainingMs()) {
         ctx.log('warn', `not retrying: the wait (${Math.round(delayMs)} ms) would pass the call's deadline`, {
-          attempt: ctx.attempt, delayMs, reason: reasonOf(err),
+          kind: 'retry_skipped', attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code,
         });
         throw err;
       }
       ctx.log('warn', `retrying in ${Math.round(delayMs)} ms after ${reasonOf(err)}`, {
-        attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code,
+        kind: 'retry', attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code,
         serverRequested: serverWait !== undefined,
       });
       if (delayMs > 0) {

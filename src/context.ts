@@ -23,6 +23,8 @@ export interface FiberRuntime {
   known: ReadonlySet<string>;
   /** Sink the `metrics` middleware writes to (the in-memory store plus any user sinks). */
   sink: import('./types.js').MetricsSink;
+  /** The API keys this Fiber knows, for redactors (never log or send these anywhere). */
+  secrets: readonly string[];
 }
 
 /** Where `ctx.log()` goes after commit (the stream's delivery queue). */
@@ -49,6 +51,7 @@ export class CallContext implements FiberContext {
   result?: ChatResult;
   source?: EventSource;
   responseHeaders?: (name: string) => string | undefined;
+  responseStatus?: number;
   state: FiberState = {};
 
   /** Why the call was cancelled, once it was. */
@@ -78,6 +81,11 @@ export class CallContext implements FiberContext {
   private idleMs = 0;
   private clockStarted = false;
   lastEventAt = -1;
+  /**
+   * True while the consumer, not the server, is the reason no event arrived (events wait unread, or the socket is
+   * paused for backpressure): the idle timeout measures the provider, never a slow reader. Set by the transport.
+   */
+  idleHold: (() => boolean) | null = null;
   /** performance.now() when the current attempt was sent. */
   attemptStartedAt = 0;
 
@@ -229,7 +237,10 @@ export class CallContext implements FiberContext {
     let limit = 0;
     if (t >= this.totalAt) { phase = 'total'; limit = this.timeouts.totalMs!; }
     else if (t >= this.firstEventAt) { phase = 'first_event'; limit = this.timeouts.firstEventMs!; }
-    else if (this.idleMs > 0 && this.lastEventAt >= 0 && t >= this.lastEventAt + this.idleMs) { phase = 'idle'; limit = this.idleMs; }
+    else if (this.idleMs > 0 && this.lastEventAt >= 0 && t >= this.lastEventAt + this.idleMs) {
+      if (this.idleHold !== null && this.idleHold()) this.lastEventAt = t;
+      else { phase = 'idle'; limit = this.idleMs; }
+    }
     if (phase !== null) {
       const what = phase === 'total' ? 'call' : phase === 'first_event' ? 'first event' : 'idle gap between events';
       const err = new TimeoutError(`${this.provider || 'llm-fiber'}${this.model ? ' ' + this.model : ''}: ${what} exceeded ${limit} ms`, {

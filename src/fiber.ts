@@ -16,7 +16,7 @@ import { CallContext, type FiberRuntime } from './context.js';
 import { ConfigError, FiberError } from './errors.js';
 import { validateHeaders } from './headers.js';
 import { validateBaseUrl } from './validate-base-url.js';
-import { MetricsStore, MultiSink } from './metrics.js';
+import { MetricsStore, MultiSink, toSink } from './metrics.js';
 import { presets } from './presets.js';
 import { buildResult } from './result.js';
 import { ModelRegistry } from './routing.js';
@@ -42,8 +42,12 @@ export interface FiberOptions {
   /** @default 2 retries, jittered exponential backoff */
   retry?: RetryOptions | false;
   registry?: ModelRegistry;
-  /** Extra metrics sink; `fiber.metrics` (in memory) always records too. */
-  metrics?: MetricsSink;
+  /** Extra metrics sinks; `fiber.metrics` (in memory) always records too. */
+  metrics?: MetricsSink | MetricsSink[];
+  /** Follow 3xx redirects (same origin only carries credentials). @default false */
+  followRedirects?: boolean;
+  /** Refuse base URLs that resolve to private, loopback or link-local addresses. @default false */
+  blockPrivateNetworks?: boolean;
   /** pino-compatible logger. @default silent */
   logger?: LoggerLike;
   /** @default 'prod' */
@@ -60,7 +64,7 @@ export interface FiberOptions {
 
 const OPTION_KEYS = new Set([
   'defaultModel', 'apiKeys', 'baseUrls', 'headers', 'timeouts', 'retry', 'registry', 'metrics', 'logger', 'preset',
-  'middleware', 'providers', 'maxResponseBytes', 'prefer',
+  'middleware', 'providers', 'maxResponseBytes', 'prefer', 'followRedirects', 'blockPrivateNetworks',
 ]);
 
 /** Shared by a Fiber and its `bind()` children: connections, providers, metrics, logger. */
@@ -74,6 +78,8 @@ interface Core {
   /** Writes `ctx.log()` records to the Fiber's `logger`, when one is set. */
   logListener: LogListener | null;
   metrics: MetricsStore;
+  /** The user's sinks (closed by `fiber.close()` when they have `close()`). */
+  userSinks: MetricsSink[];
 }
 
 interface Stack {
@@ -83,7 +89,8 @@ interface Stack {
   errorHooks: ErrorHook[];
 }
 
-const BIND = Symbol('bind');
+/** Set by `bind()` around `new Fiber()`: the constructor then builds a child instead of reading options. */
+let binding: { parent: Fiber; defaults: Partial<ChatRequest> } | null = null;
 
 /**
  * The llm-fiber client.
@@ -97,22 +104,24 @@ export class Fiber {
   /** The model registry used by `route`. */
   readonly registry: ModelRegistry;
   private readonly core: Core;
-  private stack: Stack;
+  /** This Fiber's own stack; a `bind()` child has none until its own `use()` and reads its parent's. */
+  private ownStack: Stack | null;
+  private readonly parent: Fiber | null;
   private readonly defaults: Partial<ChatRequest> | null;
   private readonly runner: AttemptRunner;
 
-  constructor(options?: FiberOptions);
-  /** @internal */
-  constructor(token: typeof BIND, parent: Fiber, defaults: Partial<ChatRequest>);
-  constructor(a: FiberOptions | typeof BIND = {}, parent?: Fiber, defaults?: Partial<ChatRequest>) {
-    if (a === BIND) {
-      this.core = parent!.core;
-      this.metrics = parent!.metrics;
-      this.registry = parent!.registry;
-      this.stack = parent!.stack;
-      this.defaults = parent!.defaults ? mergeDefaults(parent!.defaults, defaults!) : defaults!;
+  constructor(options: FiberOptions = {}) {
+    const b = binding;
+    binding = null;
+    if (b !== null) {
+      this.parent = b.parent;
+      this.core = b.parent.core;
+      this.metrics = b.parent.metrics;
+      this.registry = b.parent.registry;
+      this.ownStack = null;
+      this.defaults = b.parent.defaults ? mergeDefaults(b.parent.defaults, b.defaults) : b.defaults;
     } else {
-      const options = a;
+      this.parent = null;
       if (options === null || typeof options !== 'object') throw new ConfigError('Fiber: options must be an object');
       for (const k of Object.keys(options)) {
         if (!OPTION_KEYS.has(k)) throw new ConfigError(`Fiber: unknown option "${k}" (known: ${[...OPTION_KEYS].join(', ')})`);
@@ -127,6 +136,7 @@ export class Fiber {
       this.metrics = new MetricsStore();
       const headers = options.headers === undefined ? {} : validateHeaders(options.headers, 'Fiber headers');
       const providers = new Map<string, Provider>();
+      if (options.providers !== undefined && !Array.isArray(options.providers)) throw new ConfigError('Fiber: providers must be an array');
       for (const p of [openai(), anthropic(), gemini(), ...(options.providers ?? [])]) {
         if (p === null || typeof p !== 'object' || typeof p.name !== 'string' || typeof p.prepare !== 'function') {
           throw new ConfigError('Fiber: each of `providers` must be a Provider (see docs/features/custom-providers.md)');
@@ -144,30 +154,38 @@ export class Fiber {
         envs.set(p.name, env);
         if (env.apiKey) secrets.add(env.apiKey);
       }
-      const userSink = options.metrics;
-      if (userSink !== undefined && (typeof userSink?.increment !== 'function' || typeof userSink?.observe !== 'function')) {
-        throw new ConfigError('Fiber: metrics must be a MetricsSink (increment and observe)');
-      }
+      const userSinks = options.metrics === undefined ? [] : Array.isArray(options.metrics) ? [...options.metrics] : [options.metrics];
+      if (options.metrics !== undefined) toSink(options.metrics, 'Fiber: metrics');
       const logger = options.logger ?? null;
       if (logger !== null && ['debug', 'info', 'warn', 'error'].some((l) => typeof (logger as any)[l] !== 'function')) {
         throw new ConfigError('Fiber: logger must have debug, info, warn and error methods (pino-compatible)');
       }
       const maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
       if (typeof maxResponseBytes !== 'number' || !(maxResponseBytes > 0)) throw new ConfigError('Fiber: maxResponseBytes must be a positive number');
-      const timeouts = options.timeouts === undefined ? Timeouts.DEFAULT : Timeouts.from(options.timeouts);
+      for (const k of ['followRedirects', 'blockPrivateNetworks'] as const) {
+        if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new ConfigError(`Fiber: ${k} must be a boolean`);
+      }
+      // A Timeouts instance or a plain object: either way fields left out keep the defaults (30 s total).
+      const timeouts = options.timeouts === undefined ? Timeouts.DEFAULT : Timeouts.DEFAULT.merge(options.timeouts);
       this.core = {
-        transport: new Transport({ maxResponseBytes }),
+        transport: new Transport({
+          maxResponseBytes,
+          followRedirects: options.followRedirects ?? false,
+          blockPrivateNetworks: options.blockPrivateNetworks ?? false,
+        }),
         providers,
         envs,
         secrets: [...secrets],
         timeouts,
         logListener: logger === null ? null : loggerListener(logger),
         metrics: this.metrics,
+        userSinks,
         runtime: {
           defaultModel: options.defaultModel,
           registry,
           known: new Set(providers.keys()),
-          sink: userSink ? new MultiSink([this.metrics, userSink]) : this.metrics,
+          sink: userSinks.length === 0 ? this.metrics : new MultiSink([this.metrics, ...userSinks]),
+          secrets: [...secrets],
         },
       };
       const preset = options.preset ?? 'prod';
@@ -177,16 +195,20 @@ export class Fiber {
         : presets[preset]({ retry: options.retry });
       const extra = options.middleware ?? [];
       if (!Array.isArray(extra)) throw new ConfigError('Fiber: middleware must be an array');
-      this.stack = compile([...base, ...extra]);
+      this.ownStack = compile([...base, ...extra]);
       this.defaults = null;
     }
     const core = this.core;
-    this.runner = {
-      get attemptStack() { return stackOf(); },
-      terminal: (ctx) => terminal(core, ctx),
-    } as AttemptRunner;
     const self = this;
-    function stackOf() { return self.stack.attempt; }
+    this.runner = {
+      get attemptStack() { return self.stack.attempt; },
+      terminal: (ctx) => terminal(core, ctx),
+    };
+  }
+
+  /** The middleware stack calls run through: a child's own, else its parent's as it is now. */
+  private get stack(): Stack {
+    return this.ownStack ?? this.parent!.stack;
   }
 
   /**
@@ -216,19 +238,41 @@ export class Fiber {
     for (let i = 0; i < middleware.length; i++) {
       if (typeof middleware[i] !== 'function') throw new ConfigError(`use: argument ${i} is not a middleware function`);
     }
-    this.stack = compile([...this.stack.request, ...this.stack.attempt, ...middleware], true);
+    const current = this.stack;
+    this.ownStack = compile([...current.request, ...current.attempt, ...middleware], true);
     return this;
   }
 
-  /** A child Fiber with request defaults, sharing connections, metrics and middleware. */
+  /**
+   * A child Fiber with request defaults, sharing connections, metrics and middleware (the parent's stack as it is
+   * at each call; `use()` on the child gives it its own from then on).
+   */
   bind(defaults: Partial<ChatRequest>): Fiber {
     if (defaults === null || typeof defaults !== 'object') throw new ConfigError('bind: defaults must be an object');
-    return new Fiber(BIND, this, defaults);
+    binding = { parent: this, defaults };
+    try {
+      return new Fiber();
+    } finally {
+      binding = null;
+    }
   }
 
-  /** Close connection pools. Calls in flight fail. */
+  /**
+   * Close the connection pools (calls in flight finish first, bounded by their deadlines; later calls fail with
+   * `ConnectionError` code `closed`), then close what the middleware and sinks opened (a StatsD socket, an
+   * exporter) — never a client the caller passed in.
+   */
   async close(): Promise<void> {
+    if (this.parent !== null) return;
     await this.core.transport.close();
+    const stack = this.stack;
+    const closers: Array<Promise<unknown> | undefined> = [];
+    for (const s of this.core.userSinks) closers.push(s.close?.());
+    for (const m of [...stack.request, ...stack.attempt]) {
+      const close = (m as { close?: () => Promise<void> }).close;
+      if (typeof close === 'function') closers.push(close.call(m));
+    }
+    await Promise.allSettled(closers);
   }
 
   /** One non-streaming call. Bad input rejects with `ConfigError` before any I/O. */
@@ -291,13 +335,6 @@ export class Fiber {
     } catch (e) {
       ctx.stopClock();
       throw finalError(e, ctx);
-    }
-    if (ctx.source === undefined) {
-      if (ctx.result !== undefined) ctx.source = replaySource(ctx.result);
-      else {
-        ctx.stopClock();
-        throw new FiberError(`${ctx.provider} ${ctx.model}: the middleware stack returned without a stream`, { code: 'no_result', provider: ctx.provider, model: ctx.model });
-      }
     }
     return ctx;
   }
@@ -394,23 +431,5 @@ function providerEnv(p: Provider, apiKeys: Record<string, string>, baseUrls: Rec
     apiKey: o.apiKey ?? apiKeys[p.name],
     baseUrl: validateBaseUrl(base, `base URL of ${p.name}`),
     headers: extra ? { ...headers, ...extra } : headers,
-  };
-}
-
-/** A stream source replaying a finished result (a short-circuit that set `ctx.result` on a stream). */
-function replaySource(result: ChatResult) {
-  const events: import('./types.js').StreamEvent[] = [];
-  if (result.reasoning) events.push({ type: 'reasoning', delta: result.reasoning, t: 0 });
-  if (result.text) events.push({ type: 'chunk', delta: result.text, t: 0 });
-  for (const tc of result.toolCalls) events.push({ type: 'tool_call', toolCall: tc, t: 0 });
-  events.push({ type: 'usage', usage: result.usage, t: 0 });
-  let i = 0;
-  return {
-    read: () => events[i++],
-    get ended() { return i >= events.length; },
-    error: null,
-    wait: () => Promise.resolve(),
-    final: () => ({ ...result, usage: result.usage }),
-    cancel: () => { i = events.length; },
   };
 }

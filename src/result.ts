@@ -22,6 +22,6 @@ export function buildResult(parsed: ParsedResult, ctx: CallContext, text: string
     latencyMs: performance.now() - ctx.timing.startedAt,
     ttfbMs: ctx.timing.ttfbMs,
     attempts: ctx.attempt,
-    cached: false,
+    cached: parsed.cached ?? false,
   };
 }

@@ -16,7 +16,7 @@ import { applyHooks, hookError, resumeHooks } from './compose.js';
 import type { CallContext, LogSink } from './context.js';
 import { AbortError, FiberError, toFiberError } from './errors.js';
 import { buildResult } from './result.js';
-import type { ChatResult, ErrorHook, EventHook, EventSource, StreamEvent } from './types.js';
+import type { ChatResult, ErrorHook, EventHook, EventSource, StreamEvent, StreamFinal } from './types.js';
 
 const IDLE = 0;
 const STARTING = 1;
@@ -41,6 +41,8 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
   private doneQueued = false;
   private failure: FiberError | null = null;
   private pendingHook: Promise<void> | null = null;
+  /** A pre-commit failure to throw once the retry `log` events before it were handed over. */
+  private pendingFailure: FiberError | null = null;
   private slowCalls = 0;
   private tail: Promise<unknown> | null = null;
   private iterating = false;
@@ -179,6 +181,8 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       const state = this.state;
       if (state === DONE || state === CLOSED) return DONE_RESULT;
       if (state === FAILED) throw this.failure!;
+      const aborted = this.ctx?.abortReason ?? null;
+      if (aborted !== null && this.pendingFailure === null) return this.failWith(aborted);
       if (this.pendingHook !== null) {
         const p = this.pendingHook;
         try {
@@ -197,6 +201,15 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       }
       if (ev !== undefined) return { value: ev, done: false };
       if (this.pendingHook !== null) continue;
+      if (this.pendingFailure !== null) {
+        const err = this.pendingFailure;
+        this.pendingFailure = null;
+        this.state = FAILED;
+        this.failure = err;
+        this.rejectResult?.(err);
+        this.settleResult();
+        throw err;
+      }
       const src = this.source!;
       if (src.error !== null) return this.failWith(src.error);
       if (src.ended) {
@@ -224,22 +237,49 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
     } catch (e) {
       const err = toFiberError(e);
       if (this.state === STARTING) {
+        const pre = this.ctx?.preEvents ?? null;
+        this.ctx?.stopClock();
+        if (pre !== null && pre.length > 0) {
+          // The call failed before its first event, but it retried on the way: hand over the retry `log` events
+          // (they explain the failure), then throw. The middleware already saw this failure as a rejection of
+          // `next()`, so the `onError` hooks do not run for it.
+          this.ctx!.preEvents = null;
+          for (const ev of pre) this.out.push(ev);
+          this.pendingFailure = err;
+          this.source = EMPTY_SOURCE;
+          this.state = OPEN;
+          return;
+        }
         this.state = FAILED;
         this.failure = err;
-        this.ctx?.stopClock();
         this.rejectResult?.(err);
         this.settleResult();
       }
       throw this.failure ?? err;
     }
     if (this.state !== STARTING) {
-      // aborted or closed while the onion ran
+      // Aborted or closed while the onion ran. The middleware saw `next()` resolve, so they wait for an end:
+      // tell them through the error hooks.
       ctx.source?.cancel(this.failure);
       ctx.stopClock();
+      if (this.failure !== null) await this.runErrorHooks(this.failure);
       return;
     }
     this.ctx = ctx;
-    this.source = ctx.source!;
+    if (ctx.source === undefined) {
+      // A short-circuit that set a result (a cache hit) streams it as a replay; anything else is a broken stack.
+      if (ctx.result !== undefined) {
+        ctx.source = replaySource(ctx.result);
+      } else {
+        const err = new FiberError(`${ctx.provider} ${ctx.model}: the middleware stack returned without a stream`, {
+          code: 'no_result', provider: ctx.provider, model: ctx.model,
+        });
+        this.state = OPEN;
+        await this.failWith(err).catch(noop);
+        throw err;
+      }
+    }
+    this.source = ctx.source;
     this.state = OPEN;
     ctx.logSink = this;
     const pre = ctx.preEvents;
@@ -317,6 +357,9 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
   private deliver(ev: StreamEvent): StreamEvent | undefined {
     if (this.state !== OPEN) return undefined;
     const ctx = this.ctx!;
+    // A hook (a budget, a guard) may have cancelled the call while events were still buffered: deliver nothing
+    // more; the slow path turns the cancellation into the error.
+    if (ctx.abortReason !== null && this.pendingFailure === null) return undefined;
     ctx.committed = true;
     if (ev.type === 'chunk') {
       this.text += ev.delta;
@@ -327,6 +370,9 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       this.final = result;
       this.state = DONE;
       ctx.stopClock();
+      // A hook may end the stream early (a budget's `done`): release the connection if the source is still open.
+      const src = this.source!;
+      if (!src.ended && src.error === null) src.cancel(null);
       this.resolveResult?.(result);
       this.out.length = 0;
       this.outHead = 0;
@@ -370,3 +416,36 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 }
 
 function noop(): void {}
+
+/** The source of a stream that failed before commit: nothing to read, never ends (the failure is thrown first). */
+const EMPTY_SOURCE: EventSource = {
+  read: () => undefined,
+  ended: false,
+  error: null,
+  wait: () => Promise.resolve(),
+  final: () => { throw new Error('unreachable'); },
+  cancel: noop,
+};
+
+/** A stream source replaying a finished result (a short-circuit that set `ctx.result` on a stream, e.g. a cache). */
+export function replaySource(result: ChatResult): EventSource {
+  const events: StreamEvent[] = [];
+  if (result.reasoning) events.push({ type: 'reasoning', delta: result.reasoning, t: 0 });
+  if (result.text) events.push({ type: 'chunk', delta: result.text, t: 0 });
+  for (const tc of result.toolCalls) events.push({ type: 'tool_call', toolCall: tc, t: 0 });
+  events.push({ type: 'usage', usage: result.usage, t: 0 });
+  let i = 0;
+  let cancelled = false;
+  return {
+    read: () => (cancelled ? undefined : events[i++]),
+    get ended() { return cancelled || i >= events.length; },
+    error: null,
+    wait: () => Promise.resolve(),
+    final: (): StreamFinal => ({
+      text: result.text, reasoning: result.reasoning, toolCalls: result.toolCalls, finishReason: result.finishReason,
+      usage: result.usage, model: result.model, id: result.id, raw: result.raw, cached: result.cached,
+      ...(result.message.providerData !== undefined ? { providerData: result.message.providerData } : {}),
+    }),
+    cancel: () => { cancelled = true; },
+  };
+}

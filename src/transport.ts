@@ -9,9 +9,10 @@
 import { Agent } from 'undici';
 import type { CallContext } from './context.js';
 import {
-  AbortError, ConnectionError, FiberError, ServerError, StreamError, TimeoutError, scrubSecrets, scrubValue,
+  AbortError, ConfigError, ConnectionError, FiberError, ServerError, StreamError, TimeoutError, scrubSecrets, scrubValue,
 } from './errors.js';
 import { SseParser } from './sse.js';
+import { guardedLookup, isPrivateAddress } from './private-network.js';
 import type { EventSource, Provider, ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, WireRequest } from './types.js';
 
 /** Stream events buffered ahead of the consumer before the socket is paused. */
@@ -20,7 +21,16 @@ const HIGH_WATER_EVENTS = 1024;
 export interface TransportOptions {
   /** Cap on response bytes (a whole JSON body, an error body, or a whole stream). @default 64 MiB */
   maxResponseBytes: number;
+  /** Follow 301/302/307/308 (method and body kept); credentials never cross origins. @default false */
+  followRedirects?: boolean;
+  /** Refuse private, loopback and link-local addresses, literal or resolved. @default false */
+  blockPrivateNetworks?: boolean;
 }
+
+/** Redirects followed per attempt before giving up. */
+const MAX_REDIRECTS = 5;
+/** Headers that carry credentials: dropped when a redirect leaves the origin. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'x-goog-api-key']);
 
 interface Target { origin: string; path: string }
 
@@ -35,7 +45,10 @@ export class Transport {
     let a = this.agents.get(connectMs);
     if (a === undefined) {
       if (this.closed) throw new ConnectionError('llm-fiber: the Fiber is closed', { code: 'closed' });
-      a = new Agent({ connect: { timeout: connectMs }, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+      const connect = this.options.blockPrivateNetworks
+        ? { timeout: connectMs, lookup: guardedLookup as never }
+        : { timeout: connectMs };
+      a = new Agent({ connect, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
       this.agents.set(connectMs, a);
     }
     return a;
@@ -45,6 +58,14 @@ export class Transport {
     let t = this.targets.get(url);
     if (t === undefined) {
       const u = new URL(url);
+      if (this.options.blockPrivateNetworks) {
+        // Literal addresses never reach the resolver, so they are checked here (the URL parser has already
+        // normalised numeric forms such as 2130706433 and 0x7f.1 to dotted quads).
+        const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+        if (isPrivateAddress(host) || host === 'localhost') {
+          throw new ConfigError(`base URL host ${u.hostname} is a private or loopback address and blockPrivateNetworks is on`, { code: 'private_network_blocked' });
+        }
+      }
       t = { origin: u.origin, path: u.pathname + u.search };
       if (this.targets.size > 256) this.targets.clear();
       this.targets.set(url, t);
@@ -55,7 +76,7 @@ export class Transport {
   /** Send a non-streaming request; resolves with the parsed JSON body of a 2xx, rejects with a typed error. */
   json(ctx: CallContext, provider: Provider, wire: WireRequest, secrets: readonly string[]): Promise<{ body: unknown; info: ResponseMeta }> {
     return new Promise((resolve, reject) => {
-      const handler = new JsonHandler(ctx, provider, secrets, this.options.maxResponseBytes, resolve, reject);
+      const handler = new JsonHandler(this, wire, 0, ctx, provider, secrets, this.options.maxResponseBytes, resolve, reject);
       this.dispatch(ctx, wire, handler);
     });
   }
@@ -66,9 +87,57 @@ export class Transport {
    */
   stream(ctx: CallContext, provider: Provider, wire: WireRequest, secrets: readonly string[]): Promise<StreamCall> {
     return new Promise((resolve, reject) => {
-      const call = new StreamCall(ctx, provider, secrets, this.options.maxResponseBytes, resolve, reject);
+      const call = new StreamCall(this, wire, 0, ctx, provider, secrets, this.options.maxResponseBytes, resolve, reject);
       this.dispatch(ctx, wire, call);
     });
+  }
+
+  /**
+   * A 3xx arrived. Not followed by default: the call fails with a `ServerError` naming only the target's origin.
+   * With `followRedirects`, 301/302/307/308 are re-sent with the same method and body, at most 5 times, and
+   * credential headers are dropped when the target is another origin. Returns the next request, or the error.
+   */
+  redirect(ctx: CallContext, wire: WireRequest, info: ResponseMeta, hops: number, secrets: readonly string[]): WireRequest | FiberError {
+    const location = info.header('location');
+    let target: URL | null = null;
+    try {
+      if (location !== undefined) target = new URL(location, wire.url);
+    } catch {
+      target = null;
+    }
+    const where = target === null ? 'an invalid location' : target.origin;
+    const init = { provider: ctx.provider, model: ctx.model, status: info.status, attempts: ctx.attempt, retryable: false, requestId: info.requestId };
+    if (!this.options.followRedirects) {
+      return new ServerError(`${ctx.provider} ${ctx.model}: redirected to ${where}; redirects are not followed (set followRedirects: true) (${info.status})`, { ...init, code: 'redirect_not_followed' });
+    }
+    if (target === null || (target.protocol !== 'http:' && target.protocol !== 'https:')) {
+      return new ServerError(`${ctx.provider} ${ctx.model}: redirect to ${where} refused (${info.status})`, { ...init, code: 'redirect_refused' });
+    }
+    if (![301, 302, 307, 308].includes(info.status)) {
+      return new ServerError(`${ctx.provider} ${ctx.model}: ${info.status} redirects would change the method; not followed`, { ...init, code: 'redirect_refused' });
+    }
+    if (hops >= MAX_REDIRECTS) {
+      return new ServerError(`${ctx.provider} ${ctx.model}: more than ${MAX_REDIRECTS} redirects`, { ...init, code: 'too_many_redirects' });
+    }
+    const sameOrigin = target.origin === new URL(wire.url).origin;
+    let headers = wire.headers;
+    if (!sameOrigin) {
+      headers = {};
+      for (const [k, v] of Object.entries(wire.headers)) {
+        if (CREDENTIAL_HEADERS.has(k.toLowerCase())) continue;
+        if (secrets.some((sec) => sec.length >= 8 && v.includes(sec))) continue;
+        headers[k] = v;
+      }
+    }
+    ctx.log('info', `following a ${info.status} redirect to ${target.origin}${sameOrigin ? '' : ' (credentials dropped: other origin)'}`, {
+      status: info.status, origin: target.origin, sameOrigin, hop: hops + 1,
+    });
+    return { method: wire.method, url: target.href, headers, body: wire.body };
+  }
+
+  /** Re-dispatch a redirected request with a fresh handler of the same kind. */
+  follow(ctx: CallContext, next: WireRequest, make: (t: Transport, w: WireRequest) => JsonHandler | StreamCall): void {
+    this.dispatch(ctx, next, make(this, next));
   }
 
   private dispatch(ctx: CallContext, wire: WireRequest, handler: JsonHandler | StreamCall): void {
@@ -159,6 +228,8 @@ export function transportError(err: unknown, ctx: CallContext, responded: boolea
       return new TimeoutError(`${who}: no body bytes within ${ctx.timeouts.readMs} ms`, { ...init, phase: 'read' });
     case 'UND_ERR_ABORTED':
       return new AbortError(`${who}: request aborted`, { ...init, code: 'aborted' });
+    case 'ERR_LLM_FIBER_PRIVATE_NETWORK':
+      return new ConfigError(`${who}: ${e.message}`, { ...init, code: 'private_network_blocked', retryable: false });
     case 'ENOTFOUND':
       return new ConnectionError(`${who}: DNS lookup failed (${hostOf(e)})`, { ...init, code, retryable: false });
     default:
@@ -219,6 +290,9 @@ class JsonHandler {
   private done = false;
 
   constructor(
+    private readonly transport: Transport,
+    private readonly wire: WireRequest,
+    private readonly hops: number,
     private readonly ctx: CallContext,
     private readonly provider: Provider,
     private readonly secrets: readonly string[],
@@ -238,7 +312,9 @@ class JsonHandler {
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
     this.status = status;
     this.raw = rawHeaders;
-    if (this.ctx.timing.ttfbMs === null) this.ctx.timing.ttfbMs = performance.now() - this.ctx.timing.startedAt;
+    // Time to the headers of this attempt: the last (successful) attempt's value is the one the result reports.
+    this.ctx.timing.ttfbMs = performance.now() - this.ctx.timing.startedAt;
+    this.ctx.responseStatus = status;
     return true;
   }
 
@@ -259,6 +335,13 @@ class JsonHandler {
     ctx.abortAttempt = null;
     const info = new ResponseMeta(this.status, this.raw, ctx.provider, ctx.model, ridHeaderOf(this.provider));
     ctx.responseHeaders = info.header;
+    if (this.status >= 300 && this.status < 400) {
+      const next = this.transport.redirect(ctx, this.wire, info, this.hops, this.secrets);
+      if (next instanceof FiberError) { this.reject(next); return; }
+      const { provider, secrets, max, resolve, reject, hops } = this;
+      this.transport.follow(ctx, next, (t, w) => new JsonHandler(t, w, hops + 1, ctx, provider, secrets, max, resolve, reject));
+      return;
+    }
     if (this.status < 200 || this.status >= 300) {
       this.reject(errorResponse(ctx, this.provider, info, this.chunks, this.secrets));
       return;
@@ -310,6 +393,9 @@ export class StreamCall implements EventSource {
   private readyReject: ((e: FiberError) => void) | null;
 
   constructor(
+    private readonly transport: Transport,
+    private readonly wire: WireRequest,
+    private readonly hops: number,
     private readonly ctx: CallContext,
     private readonly provider: Provider,
     private readonly secrets: readonly string[],
@@ -337,6 +423,7 @@ export class StreamCall implements EventSource {
     const info = new ResponseMeta(status, rawHeaders, ctx.provider, ctx.model, ridHeaderOf(this.provider));
     this.info = info;
     ctx.responseHeaders = info.header;
+    ctx.responseStatus = status;
     if (status < 200 || status >= 300) {
       this.errChunks = [];
       return true;
@@ -348,8 +435,12 @@ export class StreamCall implements EventSource {
       return false;
     }
     this.parser = new SseParser(this.onSse);
+    ctx.idleHold = this.consumerBehind;
     return true;
   }
+
+  /** Events wait unread or the socket is paused: the consumer is behind, the server is not idle. */
+  private consumerBehind = (): boolean => this.paused || this.head < this.queue.length;
 
   onData(chunk: Buffer): boolean {
     this.size += chunk.length;
@@ -385,7 +476,20 @@ export class StreamCall implements EventSource {
     ctx.abortAttempt = null;
     if (this.error !== null || this.ended) return;
     if (this.errChunks !== null) {
-      this.fail(errorResponse(ctx, this.provider, this.info!, this.errChunks, this.secrets));
+      const info = this.info!;
+      if (info.status >= 300 && info.status < 400) {
+        const next = this.transport.redirect(ctx, this.wire, info, this.hops, this.secrets);
+        if (next instanceof FiberError) { this.fail(next); return; }
+        // Hand the caller's pending promise over to a fresh attempt at the new location.
+        const resolve = this.readyResolve!;
+        const reject = this.readyReject!;
+        this.readyResolve = this.readyReject = null;
+        this.error = new AbortError('redirected', { code: 'redirected' });
+        const { provider, secrets, max, hops } = this;
+        this.transport.follow(ctx, next, (t, w) => new StreamCall(t, w, hops + 1, ctx, provider, secrets, max, resolve, reject));
+        return;
+      }
+      this.fail(errorResponse(ctx, this.provider, info, this.errChunks, this.secrets));
       return;
     }
     const before = this.queue.length;

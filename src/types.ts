@@ -249,6 +249,8 @@ export interface StreamFinal {
   id: string | null;
   raw: unknown;
   providerData?: Record<string, unknown>;
+  /** Replays of a stored result (a cache hit) say so. */
+  cached?: boolean;
 }
 
 /** The per-call context every middleware receives. */
@@ -285,6 +287,8 @@ export interface FiberContext {
   source?: EventSource;
   /** Response headers of the last attempt (lower-case names), when the transport saw them. */
   responseHeaders?: (name: string) => string | undefined;
+  /** HTTP status of the last attempt's response, when one arrived. */
+  responseStatus?: number;
   /** Record something about this call: a `log` event on streams, and every `onLog` listener (log lines, spans). */
   log(level: LogLevel, message: string, data?: object): void;
   /** Listen to this call's `log()` records (the logging and OTel middleware use it to see retries). */
@@ -336,6 +340,8 @@ export interface ParsedResult {
   id: string | null;
   raw: unknown;
   providerData?: Record<string, unknown>;
+  /** Replays of a stored result (a cache hit) say so. */
+  cached?: boolean;
 }
 
 /**

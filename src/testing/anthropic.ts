@@ -24,16 +24,29 @@ function toolUseId(reply: Reply, index: number, id: string | undefined): string 
 
 /** Whether the reply has a text block: when it has text, or nothing else at all (an empty answer is one empty block). */
 function hasTextBlock(reply: Reply): boolean {
-  return reply.deltas.length > 0 || (reply.toolCalls.length === 0 && reply.reasoning.length === 0);
+  return reply.deltas.length > 0 || (reply.toolCalls.length === 0 && reply.reasoning.length === 0 && reply.redactedThinking === undefined);
 }
 
-function usageOf(reply: Reply, outputTokens: number): Record<string, number> {
-  return {
-    input_tokens: reply.usage.prompt,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
+/**
+ * The usage object. `input_tokens` is the uncached part of the prompt (as on the real API), so the prompt the
+ * client computes (input + cache writes + cache reads) is the reply's prompt count. Thinking tokens
+ * (`output_tokens_details.thinking_tokens`) only when the rule scripted `reasoningTokens`.
+ */
+function usageOf(reply: Reply, outputTokens: number, final: boolean): Record<string, unknown> {
+  const { prompt, cachedPrompt = 0, cacheWrite = 0, reasoning } = reply.usage;
+  const usage: Record<string, unknown> = {
+    input_tokens: Math.max(0, prompt - cachedPrompt - cacheWrite),
+    cache_creation_input_tokens: cacheWrite,
+    cache_read_input_tokens: cachedPrompt,
     output_tokens: outputTokens,
   };
+  if (final && reply.reasoningTokensScripted && reasoning !== undefined) usage.output_tokens_details = { thinking_tokens: reasoning };
+  return usage;
+}
+
+/** The signature of the reply's thinking block: opaque, and different per reply (like the real ones). */
+function signatureOf(reply: Reply): string {
+  return `emu_sig_${reply.n}`;
 }
 
 /** `error.type` for a status, from Anthropic's error reference. */
@@ -67,8 +80,9 @@ export const anthropicFormat: WireFormat = {
   json(reply) {
     const content: unknown[] = [];
     if (reply.reasoning.length > 0) {
-      content.push({ type: 'thinking', thinking: reply.reasoning.join(''), signature: `emu_sig_${reply.n}` });
+      content.push({ type: 'thinking', thinking: reply.reasoning.join(''), signature: signatureOf(reply) });
     }
+    if (reply.redactedThinking !== undefined) content.push({ type: 'redacted_thinking', data: reply.redactedThinking });
     if (hasTextBlock(reply)) content.push({ type: 'text', text: reply.text });
     reply.toolCalls.forEach((call, i) => {
       content.push({ type: 'tool_use', id: toolUseId(reply, i, call.id), name: call.name, input: call.arguments });
@@ -81,7 +95,7 @@ export const anthropicFormat: WireFormat = {
       content,
       stop_reason: stopReason(reply),
       stop_sequence: null,
-      usage: usageOf(reply, reply.usage.completion),
+      usage: usageOf(reply, reply.usage.completion, true),
     });
   },
 
@@ -98,7 +112,7 @@ export const anthropicFormat: WireFormat = {
         stop_reason: null,
         stop_sequence: null,
         // The API reports 1 output token at the start; message_delta carries the final count.
-        usage: usageOf(reply, 1),
+        usage: usageOf(reply, 1, false),
       },
     }));
     let index = 0;
@@ -120,7 +134,12 @@ export const anthropicFormat: WireFormat = {
     if (reply.reasoning.length > 0) {
       start({ type: 'thinking', thinking: '', signature: '' });
       for (const d of reply.reasoning) delta({ type: 'thinking_delta', thinking: d });
-      delta({ type: 'signature_delta', signature: `emu_sig_${reply.n}` });
+      delta({ type: 'signature_delta', signature: signatureOf(reply) });
+      stop();
+    }
+    if (reply.redactedThinking !== undefined) {
+      // Redacted thinking arrives whole in its content_block_start, with no deltas.
+      start({ type: 'redacted_thinking', data: reply.redactedThinking });
       stop();
     }
     if (hasTextBlock(reply)) {
@@ -138,7 +157,7 @@ export const anthropicFormat: WireFormat = {
     out.push(named('message_delta', {
       type: 'message_delta',
       delta: { stop_reason: stopReason(reply), stop_sequence: null },
-      usage: usageOf(reply, reply.usage.completion),
+      usage: usageOf(reply, reply.usage.completion, true),
     }, true));
     if (!omitEndMarker) out.push(named('message_stop', { type: 'message_stop' }));
     return out;

@@ -44,8 +44,22 @@ function functionCallPart(call: Reply['toolCalls'][number]): unknown {
   return { functionCall: call.id === undefined ? { name: call.name, args: call.arguments } : { id: call.id, name: call.name, args: call.arguments } };
 }
 
-function usageMetadata(reply: Reply, candidates: number): Record<string, number> {
-  return { promptTokenCount: reply.usage.prompt, candidatesTokenCount: candidates, totalTokenCount: reply.usage.prompt + candidates };
+/**
+ * Cumulative `usageMetadata` after `completion` output tokens. Thinking tokens (`thoughtsTokenCount`) are part of
+ * the reply's completion count, reported apart from `candidatesTokenCount` as Gemini does; `cachedContentTokenCount`
+ * is part of `promptTokenCount`. Both only when the reply has them.
+ */
+function usageMetadata(reply: Reply, completion: number): Record<string, number> {
+  const { prompt, cachedPrompt, reasoning } = reply.usage;
+  const thoughts = reasoning === undefined ? undefined : Math.min(reasoning, completion);
+  const meta: Record<string, number> = {
+    promptTokenCount: prompt,
+    candidatesTokenCount: completion - (thoughts ?? 0),
+    totalTokenCount: prompt + completion,
+  };
+  if (cachedPrompt !== undefined) meta.cachedContentTokenCount = cachedPrompt;
+  if (thoughts !== undefined) meta.thoughtsTokenCount = thoughts;
+  return meta;
 }
 
 function response(reply: Reply, parts: unknown[], finishReason: string | undefined, candidates: number): Record<string, unknown> {

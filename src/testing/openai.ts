@@ -16,9 +16,18 @@ function finishReason(reply: Reply): string {
   return reply.finishReason ?? (reply.toolCalls.length > 0 ? 'tool_calls' : 'stop');
 }
 
-function usageOf(reply: Reply): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
-  const { prompt, completion } = reply.usage;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+/**
+ * The usage object. The `*_details` objects are sent only when the reply has cached or reasoning tokens to report
+ * (the real API always sends them; leaving them out keeps the plain replies minimal).
+ */
+function usageOf(reply: Reply): Record<string, unknown> {
+  const { prompt, completion, cachedPrompt, reasoning } = reply.usage;
+  const usage: Record<string, unknown> = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  if (cachedPrompt !== undefined || reasoning !== undefined) {
+    usage.prompt_tokens_details = { cached_tokens: cachedPrompt ?? 0, audio_tokens: 0 };
+    usage.completion_tokens_details = { reasoning_tokens: reasoning ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 };
+  }
+  return usage;
 }
 
 /** `type` and `code` the real API sends for a status (see the `error-*` fixtures). */

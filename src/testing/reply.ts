@@ -23,7 +23,15 @@ export interface Reply {
   deltas: string[];
   text: string;
   toolCalls: ReplyToolCall[];
-  usage: { prompt: number; completion: number };
+  /**
+   * Token counts. `cachedPrompt` and `cacheWrite` are parts of `prompt`, `reasoning` of `completion`; each is set
+   * only when the rule asks for it (or, for `reasoning`, when the reply has reasoning).
+   */
+  usage: { prompt: number; completion: number; cachedPrompt?: number; cacheWrite?: number; reasoning?: number };
+  /** Whether the rule set `reasoningTokens` (Anthropic reports thinking tokens only then). */
+  reasoningTokensScripted: boolean;
+  /** Anthropic `redacted_thinking` data, when scripted. */
+  redactedThinking: string | undefined;
   /** Wire finish reason when scripted; otherwise each format picks its own. */
   finishReason: string | undefined;
 }
@@ -156,6 +164,11 @@ export function buildReply(
     prompt: promptTokens(provider, body),
     completion: deltas.length + reasoning.length + fragmentCount,
   };
+  const counts: Reply['usage'] = { prompt: usage.prompt, completion: usage.completion };
+  if (rule.cachedPrompt !== undefined) counts.cachedPrompt = rule.cachedPrompt;
+  if (rule.cacheWrite !== undefined) counts.cacheWrite = rule.cacheWrite;
+  if (rule.reasoningTokens !== undefined) counts.reasoning = rule.reasoningTokens;
+  else if (reasoning.length > 0) counts.reasoning = reasoning.length;
   return {
     n,
     model,
@@ -163,7 +176,9 @@ export function buildReply(
     deltas,
     text: deltas.join(''),
     toolCalls,
-    usage: { prompt: usage.prompt, completion: usage.completion },
+    usage: counts,
+    reasoningTokensScripted: rule.reasoningTokens !== undefined,
+    redactedThinking: rule.redactedThinking,
     finishReason: rule.finishReason,
   };
 }

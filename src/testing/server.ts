@@ -12,6 +12,7 @@ import { beforeResponse, sendJson, sendRaw, sendStream } from './faults.js';
 import { geminiFormat } from './gemini.js';
 import { openaiFormat } from './openai.js';
 import { buildReply } from './reply.js';
+import { responsesChatView, responsesFormat } from './responses.js';
 import { Session } from './session.js';
 import type { Emulator, EmulatorOptions, EmulatorProvider, EmulatorRule, RecordedRequest } from './types.js';
 import type { ErrorSpec, WireFormat } from './wire.js';
@@ -27,6 +28,8 @@ const ECHO: EmulatorRule = Object.freeze({});
 
 interface Route {
   provider: EmulatorProvider;
+  /** OpenAI's Responses API (`/responses`): recorded and matched as `openai`, answered in its own format. */
+  openaiResponses?: boolean;
   /** Gemini names the model and the streaming method in the path. */
   geminiModel?: string;
   geminiStream?: boolean;
@@ -38,6 +41,7 @@ function routeOf(method: string, pathname: string): Route | null {
   if (method !== 'POST') return null;
   // Any prefix, so OpenAI-compatible base URLs (`/openai/v1`, no `/v1`) work against the same emulator.
   if (pathname.endsWith('/chat/completions')) return { provider: 'openai' };
+  if (pathname.endsWith('/responses')) return { provider: 'openai', openaiResponses: true };
   if (pathname === '/v1/messages') return { provider: 'anthropic' };
   const gemini = GEMINI_PATH.exec(pathname);
   if (gemini !== null) {
@@ -200,7 +204,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       const payload = JSON.stringify({ error: { message: `emulator: no route for ${method} ${pathname}`, type: 'not_found', code: 'not_found' } });
       return sendJson(session, 404, { 'content-type': 'application/json' }, payload, ECHO);
     }
-    const format = FORMATS[route.provider];
+    const format = route.openaiResponses === true ? responsesFormat(isRecord(body) ? body : undefined) : FORMATS[route.provider];
     if (!isJson || !isRecord(body)) return badRequest(session, format, n, 'The request body is not a valid JSON object.');
     if (route.geminiStream === true && params.get('alt') !== 'sse') {
       return badRequest(session, format, n, 'emulator: streamGenerateContent is served only with alt=sse.');
@@ -217,7 +221,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
 
     const model = route.geminiModel ?? (typeof body.model === 'string' ? body.model : 'emulator');
-    const reply = buildReply(route.provider, body, model, rule, n);
+    const reply = buildReply(route.provider, route.openaiResponses === true ? responsesChatView(body) : body, model, rule, n);
     const status = rule.status ?? 200;
     if (!stream) return sendJson(session, status, baseHeaders(format, n, rule, false), format.json(reply), rule);
 

@@ -104,6 +104,24 @@ export interface EmulatorRule {
    * `reasoning_content` deltas (the OpenAI-compatible convention; OpenAI itself sends none on Chat Completions).
    */
   reasoning?: string;
+  /**
+   * Anthropic only: an opaque `redacted_thinking` block with this `data`, after the thinking block (if any). It
+   * carries no reasoning text; clients must send it back unchanged, like a thinking block.
+   */
+  redactedThinking?: string;
+  /**
+   * Prompt tokens served from the provider's cache (part of the prompt count): OpenAI
+   * `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`, Gemini `cachedContentTokenCount`.
+   */
+  cachedPrompt?: number;
+  /** Prompt tokens written to the cache (part of the prompt count): Anthropic `cache_creation_input_tokens` only. */
+  cacheWrite?: number;
+  /**
+   * Reasoning tokens (part of the completion count): OpenAI `completion_tokens_details.reasoning_tokens`, Anthropic
+   * `output_tokens_details.thinking_tokens`, Gemini `thoughtsTokenCount`. Default when `reasoning` is set: one per
+   * reasoning delta (OpenAI and Gemini; Anthropic reports it only when this is set).
+   */
+  reasoningTokens?: number;
 
   // --- HTTP errors ---------------------------------------------------------------------------------------------
 

@@ -203,8 +203,9 @@ describe('stream faults end in a typed error from the iterator, never a silent e
       const { events, error } = await collect(f.chatStream({ messages: 'hi' }));
       expect(error).toBeInstanceOf(RateLimitError);
       expect(error).toMatchObject({ retryAfterMs: 1, attempts: 3, requestId: 'req_emu_3' });
-      // Nothing was committed, so nothing is delivered; the two retries went to the logger.
-      expect(events).toEqual([]);
+      // No content arrived; the two retries are handed over as `log` events before the error, and logged.
+      expect(events.map((e) => e.type)).toEqual(['log', 'log']);
+      expect(events.map((e) => (e as any).data.delayMs)).toEqual([1, 1]);
       expect(retryLogs(logger.calls).map((c) => c.fields.delayMs)).toEqual([1, 1]);
     } finally {
       await f.close();

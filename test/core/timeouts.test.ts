@@ -106,7 +106,8 @@ describe("phase 'first_event'", () => {
     emu.script({ pingOnly: true, pingIntervalMs: 5, times: Infinity });
     const f = fiberWith({ timeouts: { firstEventMs: 40 } });
     const { events, error } = await collect(f.chatStream({ messages: 'hi' }));
-    expect(events).toEqual([]);
+    // The two retries explain themselves as `log` events before the error.
+    expect(events.map((e) => [e.type, (e as any).data?.reason])).toEqual([['log', 'TimeoutError (first_event)'], ['log', 'TimeoutError (first_event)']]);
     expect(error).toBeInstanceOf(TimeoutError);
     expect(error).toMatchObject({ phase: 'first_event', attempts: 3 });
     expect(emu.requests).toHaveLength(3);
@@ -120,7 +121,9 @@ describe("phase 'first_event'", () => {
     expect(error).toBeInstanceOf(TimeoutError);
     expect((error as TimeoutError).phase).toBe('total');
     expect(emu.requests.length).toBeGreaterThanOrEqual(2);
-    expect((error as TimeoutError).attempts).toBe(emu.requests.length);
+    // The deadline may cut the last attempt before the server recorded its body.
+    const attempts = (error as TimeoutError).attempts;
+    expect(attempts === emu.requests.length || attempts === emu.requests.length + 1).toBe(true);
   });
 
   it('counts first_event from the request, not from the headers', async () => {
