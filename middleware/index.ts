@@ -5,8 +5,9 @@
 export { normalize } from './normalize.js';
 export { route, type RouteOptions } from './route.js';
 export { timeout } from './timeout.js';
-export { retry, retryPolicy, type RetryOptions } from './retry.js';
+export { retry, retryPolicy, RetryBudget, type RetryOptions } from './retry.js';
 export { metrics, type MetricsOptions } from './metrics.js';
+export { fallback, CircuitBreaker, type FallbackOptions, type BreakerOptions } from './fallback.js';
 export { concurrency, type ConcurrencyOptions, type ConcurrencyMiddleware, type ConcurrencyStats } from './concurrency.js';
 export {
   rateLimit, memoryRateLimitStore, estimateRequestTokens, type RateLimitOptions, type RateLimitStore, type RateLimits,

@@ -18,9 +18,45 @@ export interface RetryOptions {
   retryIf?: (error: FiberError, attempt: number) => boolean;
   /** Send the call's idempotency key as the provider's idempotency header. @default true */
   idempotencyHeader?: boolean;
+  /**
+   * Cap retries at a share of this client's traffic, so an outage does not multiply the load on a provider:
+   * each call earns `ratio` of a retry, each retry spends one, and `minPerSecond` retries are always allowed.
+   * `false` turns it off. @default { ratio: 0.1, minPerSecond: 10 }
+   */
+  budget?: { ratio?: number; minPerSecond?: number } | false;
 }
 
-const KEYS = new Set(['retries', 'minDelayMs', 'maxDelayMs', 'factor', 'jitter', 'retryIf', 'idempotencyHeader']);
+/**
+ * A retry budget (Finagle's `RetryBudget`): each call deposits `ratio` of a retry into a balance (capped), each
+ * retry withdraws one; a reserve of `minPerSecond` × 10 s, refilling at `minPerSecond`, lets a quiet client retry.
+ * Under a full outage a busy client adds at most about `ratio` extra load.
+ */
+export class RetryBudget {
+  private balance = 0;
+  private reserve: number;
+  private reserveAt: number;
+  constructor(private readonly ratio: number, private readonly minPerSecond: number, private readonly now: () => number = Date.now) {
+    this.reserve = minPerSecond * RESERVE_WINDOW_S;
+    this.reserveAt = now();
+  }
+  deposit(): void {
+    // Cap: what 1,000 calls earn, so a long quiet success streak cannot bank an unbounded retry storm.
+    this.balance = Math.min(this.balance + this.ratio, this.ratio * 1000);
+  }
+  withdraw(): boolean {
+    if (this.balance >= 1) { this.balance -= 1; return true; }
+    const t = this.now();
+    this.reserve = Math.min(this.minPerSecond * RESERVE_WINDOW_S, this.reserve + ((t - this.reserveAt) / 1000) * this.minPerSecond);
+    this.reserveAt = t;
+    if (this.reserve >= 1) { this.reserve -= 1; return true; }
+    return false;
+  }
+}
+
+/** The reserve holds this many seconds of `minPerSecond`. */
+const RESERVE_WINDOW_S = 10;
+
+const KEYS = new Set(['retries', 'minDelayMs', 'maxDelayMs', 'factor', 'jitter', 'retryIf', 'idempotencyHeader', 'budget']);
 
 /** Validate options into a policy (once, at construction). */
 export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
@@ -43,6 +79,14 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
     idempotencyHeader: options.idempotencyHeader ?? true,
   };
   if (options.retryIf) policy.retryIf = options.retryIf;
+  if (options.budget !== false) {
+    const b = options.budget ?? {};
+    if (b === null || typeof b !== 'object') throw new ConfigError('retry: budget must be an object or false');
+    for (const k of Object.keys(b)) if (k !== 'ratio' && k !== 'minPerSecond') throw new ConfigError(`retry: unknown budget option "${k}"`);
+    const ratio = num('budget' as keyof RetryOptions, b.ratio, 0.1, 0);
+    const minPerSecond = num('budget' as keyof RetryOptions, b.minPerSecond, 10, 0);
+    policy.budget = new RetryBudget(ratio, minPerSecond);
+  }
   return Object.freeze(policy);
 }
 
@@ -59,6 +103,7 @@ export function retry(options: RetryOptions | false = {}): Middleware {
     name: 'retry',
     handle(ctx, next) {
       ctx.retry = policy;
+      policy?.budget?.deposit();
       return next();
     },
   });

@@ -10,7 +10,10 @@
  */
 import { run } from './compose.js';
 import type { CallContext } from './context.js';
-import { AbortError, FiberError, RateLimitError, TimeoutError, toFiberError } from './errors.js';
+import {
+  AbortError, AuthError, BadRequestError, ConfigError, ContentFilterError, FiberError, NotFoundError, OverloadedError, RateLimitError,
+  ServerError, TimeoutError, toFiberError,
+} from './errors.js';
 import type { Middleware, RetryPolicy } from './types.js';
 
 export interface AttemptRunner {
@@ -18,11 +21,79 @@ export interface AttemptRunner {
   terminal: (ctx: CallContext) => Promise<void>;
 }
 
-/** Run attempts until one succeeds, the policy says stop, or the deadline passes. */
+/**
+ * Run the call: the current model with its retries, then (when the `fallback` policy is on the context) each
+ * fallback model in order, for failures that another model could fix. A model whose circuit breaker is open is
+ * skipped while another candidate remains. Attempts are counted across models; the deadline is the call's.
+ */
 export async function runAttempts(ctx: CallContext, runner: AttemptRunner): Promise<void> {
+  const plan = ctx.fallback;
+  const models = plan === null ? EMPTY : (ctx.input.fallback ?? plan.models);
+  if (models.length === 0) {
+    await runModel(ctx, runner);
+    return;
+  }
+  const breaker = plan!.breaker;
+  const candidates: Array<{ name: string; provider: string; model: string }> = [{ name: ctx.modelName, provider: ctx.provider, model: ctx.model }];
+  const rt = ctx.runtime;
+  for (const name of models) {
+    const r = rt.registry.resolve(name, { known: rt.known });
+    candidates.push({ name, provider: r.provider, model: r.model });
+  }
+  // The breaker only steers between alternatives: with every candidate cooling down, the first one is tried.
+  let usable = breaker === null ? candidates : candidates.filter((c) => breaker.allows(`${c.provider}:${c.model}`));
+  if (usable.length === 0) usable = [candidates[0]!];
+  for (const c of candidates) {
+    if (!usable.includes(c)) ctx.log('warn', `skipping ${c.provider}:${c.model}: circuit breaker open`, { kind: 'breaker_skip', provider: c.provider, model: c.model });
+  }
+  let lastError: FiberError | null = null;
+  for (let i = 0; i < usable.length; i++) {
+    const c = usable[i]!;
+    if (c.provider !== ctx.provider || c.model !== ctx.model) {
+      ctx.log('warn', `falling back to ${c.provider}:${c.model}${lastError ? ` after ${reasonOf(lastError)}` : ''}`, {
+        kind: 'fallback', provider: c.provider, model: c.model, from: `${ctx.provider}:${ctx.model}`,
+        reason: lastError ? reasonOf(lastError) : 'breaker open',
+      });
+      ctx.provider = c.provider;
+      ctx.model = c.model;
+      ctx.modelName = c.name;
+      ctx.request = { ...ctx.request, model: c.model };
+    }
+    const key = `${c.provider}:${c.model}`;
+    try {
+      await runModel(ctx, runner);
+      breaker?.success(key);
+      return;
+    } catch (e) {
+      const err = e as FiberError;
+      if (ctx.abortReason !== null || ctx.committed) throw err;
+      if (!canFallBack(err)) {
+        breaker?.settle(key);
+        throw err;
+      }
+      breaker?.failure(key);
+      lastError = err;
+      if (i === usable.length - 1) throw err;
+    }
+  }
+  throw lastError!;
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+/** Failures another model could fix: retryable or provider-side; never the caller's (400/401/403/404/422). */
+export function canFallBack(err: FiberError): boolean {
+  if (err instanceof AbortError || err instanceof ConfigError) return false;
+  if (err instanceof TimeoutError) return err.phase !== 'total';
+  if (err instanceof BadRequestError || err instanceof AuthError || err instanceof NotFoundError || err instanceof ContentFilterError) return false;
+  return err.retryable === true || (err.status !== undefined && err.status >= 500) || err instanceof RateLimitError || err instanceof OverloadedError || err instanceof ServerError;
+}
+
+/** One model's attempts: retry per the policy until success, a final error, or the deadline. */
+async function runModel(ctx: CallContext, runner: AttemptRunner): Promise<void> {
   const { attemptStack, terminal } = runner;
   const last = () => terminal(ctx);
-  for (;;) {
+  for (let tries = 1; ; tries++) {
     ctx.attempt++;
     try {
       if (attemptStack.length === 0) await terminal(ctx);
@@ -34,29 +105,22 @@ export async function runAttempts(ctx: CallContext, runner: AttemptRunner): Prom
       // A cancelled call reports why it was cancelled (total deadline, caller abort), not the symptom.
       if (ctx.abortReason !== null) { ctx.abortReason.attempts = ctx.attempt; throw ctx.abortReason; }
       const policy = ctx.retry;
-      if (policy === null || ctx.committed || ctx.attempt > policy.retries || !isRetryable(err)) throw err;
+      if (policy === null || ctx.committed || tries > policy.retries || !isRetryable(err)) throw err;
       if (policy.retryIf !== undefined && !policy.retryIf(err, ctx.attempt)) throw err;
       const serverWait = retryAfterOf(err);
-      const delayMs = serverWait ?? backoffMs(policy, ctx.attempt);
+      const delayMs = serverWait ?? backoffMs(policy, tries);
+      const facts = { attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code };
       if (delayMs >= ctx.remainingMs()) {
-        ctx.log('warn', `not retrying: the wait (${Math.round(delayMs)} ms) would pass the call's deadline`, {
-          kind: 'retry_skipped', attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code,
-        });
+        ctx.log('warn', `not retrying: the wait (${Math.round(delayMs)} ms) would pass the call's deadline`, { kind: 'retry_skipped', ...facts });
         throw err;
       }
-      ctx.log('warn', `retrying in ${Math.round(delayMs)} ms after ${reasonOf(err)}`, {
-        kind: 'retry', attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code,
-        serverRequested: serverWait !== undefined,
-      });
-      if (delayMs > 0) {
-        try {
-          await ctx.sleep(delayMs);
-        } catch (abortErr) {
-          throw abortErr;
-        }
-      } else if (ctx.abortReason !== null) {
-        throw ctx.abortReason;
+      if (policy.budget !== undefined && !policy.budget.withdraw()) {
+        ctx.log('warn', `not retrying ${reasonOf(err)}: the retry budget is spent (too many retries for the traffic)`, { kind: 'retry_skipped', budget: true, ...facts });
+        throw err;
       }
+      ctx.log('warn', `retrying in ${Math.round(delayMs)} ms after ${reasonOf(err)}`, { kind: 'retry', ...facts, serverRequested: serverWait !== undefined });
+      if (delayMs > 0) await ctx.sleep(delayMs);
+      else if (ctx.abortReason !== null) throw ctx.abortReason;
     }
   }
 }

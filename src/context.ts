@@ -9,7 +9,7 @@
 import { AbortError, FiberError, TimeoutError, type TimeoutPhase } from './errors.js';
 import type { Timeouts } from './timeouts.js';
 import type {
-  ChatRequest, ChatResult, EventSource, FiberContext, FiberState, LogListener, LogLevel, NormalizedRequest, RetryPolicy, StreamEvent,
+  ChatRequest, ChatResult, EventSource, FallbackPolicy, FiberContext, FiberState, LogListener, LogLevel, NormalizedRequest, RetryPolicy, StreamEvent,
 } from './types.js';
 
 const now = () => performance.now();
@@ -44,6 +44,7 @@ export class CallContext implements FiberContext {
   readonly idempotencyKey: string;
   private _timeouts: Timeouts;
   retry: RetryPolicy | null = null;
+  fallback: FallbackPolicy | null = null;
   /** The Fiber's shared pieces (registry, default model, metrics sink). */
   readonly runtime: FiberRuntime;
   /** The unresolved model name (set by `normalize`, read by `route`). */

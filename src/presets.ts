@@ -1,3 +1,4 @@
+import { fallback } from '../middleware/fallback.js';
 import { metrics } from '../middleware/metrics.js';
 import { normalize } from '../middleware/normalize.js';
 import { retry, type RetryOptions } from '../middleware/retry.js';
@@ -19,11 +20,11 @@ export interface PresetOptions {
  */
 export const presets = {
   /**
-   * The stack for production: metrics, normalize, route, timeout, retry.
+   * The stack for production: metrics, normalize, route, timeout, retry, fallback (for per-call `fallback` lists).
    * @example new Fiber({ preset: 'none', middleware: presets.prod({ retry: { retries: 4 } }) })
    */
   prod(options: PresetOptions = {}): Middleware[] {
-    return [metrics(), normalize(), route(), timeout(options.timeouts), retry(options.retry ?? {})];
+    return [metrics(), normalize(), route(), timeout(options.timeouts), retry(options.retry ?? {}), fallback()];
   },
   /**
    * The stack for development: the prod stack (debug logging of bodies arrives with the logging middleware).

@@ -220,6 +220,22 @@ export interface RetryPolicy {
   retryIf?: (error: FiberError, attempt: number) => boolean;
   /** Send the `Idempotency-Key` header. */
   idempotencyHeader: boolean;
+  /** Caps retries at a share of the traffic (shared by the calls of one `retry()` instance). */
+  budget?: { deposit(): void; withdraw(): boolean };
+}
+
+/** Which models to try after the current one, and the circuit breaker steering between them. */
+export interface FallbackPolicy {
+  /** Models to try in order (the per-call `fallback` field replaces them). */
+  models: readonly string[];
+  /** Per provider-and-model breaker, or null. */
+  breaker: {
+    allows(key: string): boolean;
+    success(key: string): void;
+    failure(key: string): void;
+    /** The call ended with a failure the breaker does not count (the caller's fault): release a half-open probe. */
+    settle(key: string): void;
+  } | null;
 }
 
 /** A source of events the Fiber delivers after commit: a live provider stream, or a replay (cache). */
@@ -281,6 +297,8 @@ export interface FiberContext {
   timeouts: Timeouts;
   /** Retry policy for the attempt loop, or null for a single attempt. */
   retry: RetryPolicy | null;
+  /** Fallback models and breaker for the attempt loop, or null (set by the `fallback()` middleware). */
+  fallback: FallbackPolicy | null;
   /** Set by the terminal (or a short-circuit such as a cache) when the call succeeds. */
   result?: ChatResult;
   /** Streams: set by the terminal or a short-circuit; the Fiber delivers from it after commit. */

@@ -311,9 +311,10 @@ export function otel(options: OtelOptions = {}): Middleware {
     if (typeof d.status === 'number') a['http.response.status_code'] = d.status;
     if (typeof d.code === 'string') a['llm_fiber.error.code'] = d.code;
     if (typeof d.serverRequested === 'boolean') a['llm_fiber.retry.server_requested'] = d.serverRequested;
-    // The attempt loop logs a retry with the error that caused it; a wait that would pass the deadline is logged
-    // without one, and no retry follows.
-    st.span.addEvent(d.error !== undefined ? 'llm_fiber.retry' : 'llm_fiber.retry_skipped', a);
+    // The attempt loop tags its records: `retry` (a retry follows) or `retry_skipped` (the deadline or the retry
+    // budget ruled it out).
+    if (d.kind === 'retry_skipped' && (d as { budget?: boolean }).budget === true) a['llm_fiber.retry.budget_exhausted'] = true;
+    st.span.addEvent(d.kind === 'retry_skipped' ? 'llm_fiber.retry_skipped' : 'llm_fiber.retry', a);
   };
 
   // -- the two parts --------------------------------------------------------------------------------------------
@@ -515,6 +516,7 @@ function clipStatus(message: string): string {
 }
 
 interface RetryLog {
+  kind?: unknown;
   attempt?: unknown;
   delayMs?: unknown;
   reason?: unknown;

@@ -359,9 +359,9 @@ describe('emulator: rules', () => {
   });
 
   it('answers an unknown route with a 404 JSON body', async () => {
-    const r = await postText('/v1/responses', { model: 'x' });
+    const r = await postText('/v1/embeddings', { model: 'x' });
     expect(r.status).toBe(404);
-    expect(JSON.parse(r.text).error.message).toContain('/v1/responses');
+    expect(JSON.parse(r.text).error.message).toContain('/v1/embeddings');
   });
 
   it('answers a body that is not JSON with a provider-shaped 400', async () => {
