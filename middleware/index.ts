@@ -7,6 +7,8 @@ export { route, type RouteOptions } from './route.js';
 export { timeout } from './timeout.js';
 export { retry, retryPolicy, RetryBudget, type RetryOptions } from './retry.js';
 export { metrics, type MetricsOptions } from './metrics.js';
+export { logging, type LoggingOptions } from './logging.js';
+export { redaction, type RedactionOptions, type RedactionState, type RedactionPatternName } from './redaction.js';
 export { fallback, CircuitBreaker, type FallbackOptions, type BreakerOptions } from './fallback.js';
 export { concurrency, type ConcurrencyOptions, type ConcurrencyMiddleware, type ConcurrencyStats } from './concurrency.js';
 export {

@@ -109,7 +109,7 @@ async function runModel(ctx: CallContext, runner: AttemptRunner): Promise<void> 
       if (policy.retryIf !== undefined && !policy.retryIf(err, ctx.attempt)) throw err;
       const serverWait = retryAfterOf(err);
       const delayMs = serverWait ?? backoffMs(policy, tries);
-      const facts = { attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, status: err.status, code: err.code };
+      const facts = { attempt: ctx.attempt, delayMs, reason: reasonOf(err), error: err.name, httpStatus: err.status, code: err.code };
       if (delayMs >= ctx.remainingMs()) {
         ctx.log('warn', `not retrying: the wait (${Math.round(delayMs)} ms) would pass the call's deadline`, { kind: 'retry_skipped', ...facts });
         throw err;

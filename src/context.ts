@@ -53,6 +53,7 @@ export class CallContext implements FiberContext {
   source?: EventSource;
   responseHeaders?: (name: string) => string | undefined;
   responseStatus?: number;
+  requestId?: string;
   state: FiberState = {};
 
   /** Why the call was cancelled, once it was. */

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { normalize } from '../middleware/normalize.js';
+import { logging } from '../middleware/logging.js';
 import { retry as retryMiddleware, type RetryOptions } from '../middleware/retry.js';
 import { route } from '../middleware/route.js';
 import { anthropic } from '../providers/anthropic/index.js';
@@ -24,7 +25,7 @@ import { FiberStream } from './stream.js';
 import { Timeouts, type TimeoutsInit } from './timeouts.js';
 import { Transport } from './transport.js';
 import type {
-  ChatRequest, ChatResult, ErrorHook, EventHook, LoggerLike, LogListener, MessageInput, MetricsSink, Middleware, Provider, ProviderEnv,
+  ChatRequest, ChatResult, ErrorHook, EventHook, LoggerLike, MessageInput, MetricsSink, Middleware, Provider, ProviderEnv,
 } from './types.js';
 
 /** Options of `new Fiber(...)`. See `docs/features/transport.md`. */
@@ -75,8 +76,6 @@ interface Core {
   secrets: string[];
   runtime: FiberRuntime;
   timeouts: Timeouts;
-  /** Writes `ctx.log()` records to the Fiber's `logger`, when one is set. */
-  logListener: LogListener | null;
   metrics: MetricsStore;
   /** The user's sinks (closed by `fiber.close()` when they have `close()`). */
   userSinks: MetricsSink[];
@@ -177,7 +176,6 @@ export class Fiber {
         envs,
         secrets: [...secrets],
         timeouts,
-        logListener: logger === null ? null : loggerListener(logger),
         metrics: this.metrics,
         userSinks,
         runtime: {
@@ -191,8 +189,8 @@ export class Fiber {
       const preset = options.preset ?? 'prod';
       if (preset !== 'prod' && preset !== 'dev' && preset !== 'none') throw new ConfigError(`Fiber: preset must be 'prod', 'dev' or 'none' (got ${String(preset)})`);
       const base = preset === 'none'
-        ? (options.retry !== undefined ? [retryMiddleware(options.retry)] : [])
-        : presets[preset]({ retry: options.retry });
+        ? [...(logger !== null ? [logging({ logger })] : []), ...(options.retry !== undefined ? [retryMiddleware(options.retry)] : [])]
+        : presets[preset]({ retry: options.retry, ...(logger !== null ? { logger } : {}) });
       const extra = options.middleware ?? [];
       if (!Array.isArray(extra)) throw new ConfigError('Fiber: middleware must be an array');
       this.ownStack = compile([...base, ...extra]);
@@ -310,7 +308,7 @@ export class Fiber {
     const timeouts = input.timeout === undefined ? core.timeouts : core.timeouts.merge(input.timeout);
     let key = input.idempotencyKey;
     if (key === undefined) key = randomUUID();
-    return new CallContext(kind, input, timeouts, key, core.logListener, core.runtime);
+    return new CallContext(kind, input, timeouts, key, null, core.runtime);
   }
 
   private async runChat(ctx: CallContext): Promise<ChatResult> {
@@ -338,13 +336,6 @@ export class Fiber {
     }
     return ctx;
   }
-}
-
-/** A log listener writing one structured line per record to a pino-compatible logger. */
-function loggerListener(logger: LoggerLike): LogListener {
-  return (level, message, data, ctx) => {
-    logger[level]({ callId: ctx.id, provider: ctx.provider, model: ctx.model, idempotencyKey: ctx.idempotencyKey, ...data }, message);
-  };
 }
 
 /** The provider terminal: the innermost `next` of every attempt. */

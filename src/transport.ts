@@ -335,6 +335,7 @@ class JsonHandler {
     ctx.abortAttempt = null;
     const info = new ResponseMeta(this.status, this.raw, ctx.provider, ctx.model, ridHeaderOf(this.provider));
     ctx.responseHeaders = info.header;
+    ctx.requestId = info.requestId;
     if (this.status >= 300 && this.status < 400) {
       const next = this.transport.redirect(ctx, this.wire, info, this.hops, this.secrets);
       if (next instanceof FiberError) { this.reject(next); return; }
@@ -424,6 +425,7 @@ export class StreamCall implements EventSource {
     this.info = info;
     ctx.responseHeaders = info.header;
     ctx.responseStatus = status;
+    ctx.requestId = info.requestId;
     if (status < 200 || status >= 300) {
       this.errChunks = [];
       return true;

@@ -307,6 +307,8 @@ export interface FiberContext {
   responseHeaders?: (name: string) => string | undefined;
   /** HTTP status of the last attempt's response, when one arrived. */
   responseStatus?: number;
+  /** The provider's request id for the last attempt (from its request-id header), when it sent one. */
+  requestId?: string;
   /** Record something about this call: a `log` event on streams, and every `onLog` listener (log lines, spans). */
   log(level: LogLevel, message: string, data?: object): void;
   /** Listen to this call's `log()` records (the logging and OTel middleware use it to see retries). */

@@ -101,6 +101,13 @@ export function mapStopReason(reason: string | null | undefined): FinishReason {
  * Anthropic usage → `Usage`. `input_tokens` counts only the uncached part of the prompt, so the prompt the model
  * saw is input + cache writes + cache reads (fixtures README, "Usage"); missing fields count as 0. `cachedPrompt`
  * (cache reads) and `cacheWrite` (cache creation) are set when the provider reports them, even when 0.
+ * `reasoning` is `output_tokens_details.thinking_tokens` where the API reports it (part of `output_tokens`); older
+ * responses do not split thinking from the answer, and then `reasoning` is absent.
+ *
+ * Pricing note (for the pricing module): the three prompt parts are billed differently. Cache reads
+ * (`cachedPrompt`) at the model's cache-read rate (0.1x base input), cache writes (`cacheWrite`) at the write rate
+ * (1.25x base input for 5-minute writes, 2x for 1-hour ones: `raw.usage.cache_creation` splits them by TTL), and
+ * the rest (`prompt - cachedPrompt - cacheWrite`) at the base input rate.
  */
 export function mapUsage(u: AnthropicUsageWire): Usage {
   const cacheWrite = u.cache_creation_input_tokens;
@@ -110,7 +117,17 @@ export function mapUsage(u: AnthropicUsageWire): Usage {
   const usage: Usage = { prompt, completion, total: prompt + completion, costEstimate: null };
   if (typeof cacheRead === 'number') usage.cachedPrompt = cacheRead;
   if (typeof cacheWrite === 'number') usage.cacheWrite = cacheWrite;
+  const thinking = thinkingTokens(u);
+  if (thinking !== undefined) usage.reasoning = thinking;
   return usage;
+}
+
+/** `output_tokens_details.thinking_tokens`, when reported. */
+export function thinkingTokens(u: AnthropicUsageWire): number | undefined {
+  const details = u.output_tokens_details;
+  if (details === undefined || details === null || typeof details !== 'object') return undefined;
+  const n = details.thinking_tokens;
+  return typeof n === 'number' ? n : undefined;
 }
 
 /**

@@ -7,6 +7,8 @@ import { BadRequestError, errorMessage } from '../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ToolSpec, WireRequest } from '../../src/types.js';
 import type {
   AnthropicBlockParam,
+  AnthropicCacheControl,
+  AnthropicDocumentBlockParam,
   AnthropicImageBlockParam,
   AnthropicMessageParam,
   AnthropicMessagesBody,
@@ -32,6 +34,23 @@ export const DEFAULT_MAX_TOKENS = 4096;
  * 1024 is the API's minimum budget; the others double up to a budget that fits every thinking model's output cap.
  */
 const THINKING_BUDGET: Readonly<Record<string, number>> = Object.freeze({ minimal: 1024, low: 2048, medium: 8192, high: 16384 });
+
+/** The API's smallest `thinking.budget_tokens` (Extended thinking: "minimum budget is 1,024 tokens"). */
+export const MIN_THINKING_BUDGET = 1024;
+
+/**
+ * Models without extended thinking (it arrived with Claude 3.7 Sonnet): Claude 3 / 3.5 and older. Names that do
+ * not start with `claude-` (cloud-platform ids, aliases of a proxy) are not judged.
+ */
+const NO_THINKING = /^claude-(?:instant|2|3-(?:haiku|sonnet|opus|5))/;
+
+/**
+ * Most base64 bytes of documents (and images) one request may carry: the Messages API caps the whole request at
+ * 32 MB ("Maximum request size: 32 MB", https://docs.anthropic.com/en/docs/build-with-claude/pdf-support, which
+ * also says the limit covers everything sent alongside the PDFs). Base64 is what travels, so its length is what
+ * counts; MB read as MiB so the check never refuses what the API takes.
+ */
+export const ANTHROPIC_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 /** Per-adapter settings of `prepareMessages`, fixed when the adapter is created. */
 export interface AnthropicPrepareConfig {
@@ -61,15 +80,23 @@ const CHOICE_NONE: AnthropicToolChoice = Object.freeze({ type: 'none' });
  *   before its text. Consecutive turns of the same wire role are merged, as the API requires alternation.
  * - `max_tokens` is `maxTokens`, else `config.defaultMaxTokens` (see `DEFAULT_MAX_TOKENS`) plus the thinking
  *   budget when thinking is on (the budget is part of `max_tokens`).
- * - `reasoning`: `budgetTokens` (or an `effort` other than `'none'`, through a fixed budget table) turns on
- *   extended thinking (`thinking: { type: 'enabled', budget_tokens }`).
- * - `seed` is not sent: the Messages API has no seed. `promptCache` is not mapped yet: no `cache_control` marks are
- *   placed on blocks.
+ * - `reasoning` → extended thinking (`thinking: { type: 'enabled', budget_tokens }`), see `thinkingBudget`. With
+ *   thinking on, `temperature` is not sent: the API accepts no temperature change with extended thinking ("Thinking
+ *   isn't compatible with temperature or top_k modifications", Extended thinking guide), so sending the caller's
+ *   value would turn a valid call into a 400; the model runs at its default. `summary` has no effect: Claude always
+ *   returns its thinking text (summarized on Claude 4 models).
+ * - `promptCache` → `cache_control` breakpoints, see `placeCacheBreakpoints`.
+ * - Files: a `file` part is a `document` block (PDF as base64, or a PDF URL the API fetches; `text/plain` data as
+ *   a text source). Base64 payloads of documents and images may not pass `ANTHROPIC_MAX_REQUEST_BYTES` in total.
+ *   Anthropic takes no audio input: an `audio` part throws.
+ * - `seed` is not sent: the Messages API has no seed.
  * - `req.providerOptions` are merged into the body last (shallow), so they can set any wire field this adapter
  *   does not know (`top_k`, `metadata`, `thinking`, …); `__proto__`, `constructor` and `prototype` keys are skipped.
  *
- * Throws `BadRequestError` (code `unsupported_content_part`) for a part the adapter cannot send: file and audio
- * parts, and images outside user turns and tool results.
+ * Throws `BadRequestError` before sending, naming the model and the option or part: code
+ * `unsupported_content_part` for a part the API cannot take (audio; images outside user turns and tool results;
+ * documents outside user turns; a file that is not a PDF or plain text), `content_too_large` past the request
+ * size limit, `unsupported_option` for a reasoning setting the API would reject (see `thinkingBudget`).
  *
  * @param config - name, `anthropic-version` and default `max_tokens`, fixed per adapter
  * @default config { name: 'anthropic', version: '2023-06-01', defaultMaxTokens: 4096 }
@@ -78,14 +105,9 @@ const CHOICE_NONE: AnthropicToolChoice = Object.freeze({ type: 'none' });
  *   { apiKey: process.env.ANTHROPIC_API_KEY, baseUrl: 'https://api.anthropic.com', headers: {} });
  */
 export function prepareMessages(req: NormalizedRequest, env: ProviderEnv, config: AnthropicPrepareConfig = DEFAULT_CONFIG): WireRequest {
+  const budget = thinkingBudget(req, env, config.name);
   const mapper = new MessageMapper(req.model, config.name);
   const messages = mapper.map(req.messages);
-
-  let budget: number | undefined;
-  const reasoning = req.reasoning;
-  if (reasoning !== undefined && reasoning.effort !== 'none') {
-    budget = reasoning.budgetTokens ?? (reasoning.effort !== undefined ? THINKING_BUDGET[reasoning.effort] : undefined);
-  }
 
   const body: AnthropicMessagesBody = {
     model: req.model,
@@ -93,11 +115,14 @@ export function prepareMessages(req: NormalizedRequest, env: ProviderEnv, config
     messages,
   };
   if (mapper.system !== undefined) body.system = mapper.system;
-  if (req.temperature !== undefined) body.temperature = req.temperature;
+  // With thinking on, temperature is left out: see the function comment.
+  if (req.temperature !== undefined && budget === undefined) body.temperature = req.temperature;
   if (req.stop !== undefined && req.stop.length > 0) body.stop_sequences = req.stop;
   if (req.tools !== undefined && req.tools.length > 0) body.tools = mapTools(req.tools);
   if (req.toolChoice !== undefined) body.tool_choice = mapToolChoice(req.toolChoice);
   if (budget !== undefined) body.thinking = { type: 'enabled', budget_tokens: budget };
+  const cache = cacheControl(req.promptCache);
+  if (cache !== undefined) placeCacheBreakpoints(body, cache);
   if (req.stream) body.stream = true;
   const extra = req.providerOptions;
   if (extra !== undefined) {
@@ -117,9 +142,125 @@ export function prepareMessages(req: NormalizedRequest, env: ProviderEnv, config
   return { method: 'POST', url: env.baseUrl + '/v1/messages', headers, body: JSON.stringify(body) };
 }
 
+/**
+ * The extended-thinking budget for a request, or undefined when thinking stays off. Anthropic counts thinking in
+ * tokens, so `budgetTokens` is used as it is and an `effort` becomes a budget through `THINKING_BUDGET`
+ * (`minimal` 1024, `low` 2048, `medium` 8192, `high` 16384); `effort: 'none'` keeps thinking off whatever the
+ * budget; `summary` alone does not turn it on.
+ *
+ * Throws `BadRequestError` (code `unsupported_option`) before sending, naming the model and the option, for what
+ * the API would reject:
+ * - a model without extended thinking (`NO_THINKING`: Claude 3.5 and older);
+ * - a budget under 1024 (`MIN_THINKING_BUDGET`);
+ * - a budget not below `maxTokens` (thinking tokens count against `max_tokens`), unless an `anthropic-beta` header
+ *   turns on interleaved thinking, where the budget may exceed it. Without `maxTokens` the adapter sends
+ *   `defaultMaxTokens + budget`, which always fits;
+ * - `toolChoice` `'required'` or a named tool: "tool_choice: any / tool" cannot force tool use with thinking.
+ */
+export function thinkingBudget(req: NormalizedRequest, env: ProviderEnv, name: string): number | undefined {
+  const r = req.reasoning;
+  if (r === undefined || r.effort === 'none') return undefined;
+  const budget = r.budgetTokens ?? (r.effort !== undefined ? THINKING_BUDGET[r.effort] : undefined);
+  if (budget === undefined) return undefined;
+  const option = r.budgetTokens !== undefined ? 'reasoning.budgetTokens' : `reasoning.effort '${r.effort}'`;
+  const model = req.model;
+  if (NO_THINKING.test(model)) {
+    throw unsupportedOption(name, model, option, 'this model has no extended thinking (Claude 3.7 Sonnet and Claude 4 models have it)');
+  }
+  if (budget < MIN_THINKING_BUDGET) {
+    throw unsupportedOption(name, model, option, `the thinking budget (${budget}) must be at least ${MIN_THINKING_BUDGET} tokens`);
+  }
+  if (req.maxTokens !== undefined && budget >= req.maxTokens && !interleaved(env, req)) {
+    throw unsupportedOption(name, model, option, `the thinking budget (${budget}) must be below maxTokens (${req.maxTokens}): thinking tokens count against max_tokens`);
+  }
+  const choice = req.toolChoice;
+  if (choice !== undefined && choice !== 'auto' && choice !== 'none') {
+    const shown = choice === 'required' ? "toolChoice 'required'" : 'a named toolChoice';
+    throw unsupportedOption(name, model, option, `extended thinking cannot be combined with ${shown}; Anthropic allows only 'auto' or 'none' with thinking`);
+  }
+  return budget;
+}
+
+/** True when an `anthropic-beta` header (adapter or call) turns on interleaved thinking. */
+function interleaved(env: ProviderEnv, req: NormalizedRequest): boolean {
+  return betaHas(env.headers, 'interleaved-thinking') || (req.headers !== undefined && betaHas(req.headers, 'interleaved-thinking'));
+}
+
+function betaHas(headers: Record<string, string>, feature: string): boolean {
+  for (const key in headers) {
+    if (key.toLowerCase() === 'anthropic-beta' && headers[key]!.includes(feature)) return true;
+  }
+  return false;
+}
+
+function unsupportedOption(name: string, model: string, option: string, why: string): BadRequestError {
+  return new BadRequestError(errorMessage(name, model, `${option} is not supported: ${why}`), {
+    provider: name,
+    model,
+    code: 'unsupported_option',
+    retryable: false,
+  });
+}
+
+/** `promptCache` → the `cache_control` value of every breakpoint, or undefined for none (`'off'`, absent). */
+function cacheControl(promptCache: NormalizedRequest['promptCache']): AnthropicCacheControl | undefined {
+  if (promptCache === undefined || promptCache === 'off') return undefined;
+  if (promptCache === 'auto') return { type: 'ephemeral' };
+  return { type: 'ephemeral', ttl: promptCache.ttl };
+}
+
+/**
+ * Place the prompt-cache breakpoints of `promptCache: 'auto'` (or `{ ttl }`, which sets their TTL). The API caches
+ * the prompt prefix up to a block carrying `cache_control`, in the order tools → system → messages, allows at
+ * most 4 breakpoints per request, and on later requests finds a cached prefix at a breakpoint or up to 20 blocks
+ * before it (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching). The rule, at most 3 breakpoints:
+ *
+ * 1. the last tool definition (caches every tool);
+ * 2. the last system block (caches tools + system; a string system prompt becomes one text block);
+ * 3. the last content block of the second-to-last user turn (wire `user` turns, tool results included): the last
+ *    stable turn. Everything up to it was already sent by the previous call of the conversation (which marked the
+ *    turn before), so this call reads that prefix from the cache and writes the one turn appended since; a tool
+ *    loop appends a few blocks per step, well inside the 20-block lookback.
+ *
+ * The last user turn itself is not marked: it is new in this call, and writing it to the cache costs 1.25x (5m) or
+ * 2x (1h) its input price, which a one-shot call never earns back. A part that does not exist (no tools, no
+ * system prompt, a single user turn) takes no breakpoint. Prefixes shorter than the model's minimum cacheable
+ * length (1024-4096 tokens) are simply not cached by the API; nothing fails. Every breakpoint has the same TTL, so
+ * the API's rule that longer TTLs come first always holds. Blocks are copied, never mutated in place.
+ */
+function placeCacheBreakpoints(body: AnthropicMessagesBody, cache: AnthropicCacheControl): void {
+  const tools = body.tools;
+  if (tools !== undefined && tools.length > 0) tools[tools.length - 1] = { ...tools[tools.length - 1]!, cache_control: cache };
+
+  const system = body.system;
+  if (typeof system === 'string') {
+    if (system !== '') body.system = [{ type: 'text', text: system, cache_control: cache }];
+  } else if (system !== undefined && system.length > 0) {
+    system[system.length - 1] = { ...system[system.length - 1]!, cache_control: cache };
+  }
+
+  const messages = body.messages;
+  let userTurns = 0;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.role !== 'user' || ++userTurns < 2) continue;
+    const content = m.content;
+    if (typeof content === 'string') {
+      if (content !== '') m.content = [{ type: 'text', text: content, cache_control: cache }];
+    } else if (content.length > 0) {
+      content[content.length - 1] = { ...content[content.length - 1]!, cache_control: cache } as AnthropicBlockParam;
+    }
+    return;
+  }
+}
+
 /** One pass over the messages: hoists system text, maps the rest, merges consecutive same-role turns. */
 class MessageMapper {
   system: string | AnthropicTextBlockParam[] | undefined = undefined;
+  /** Index of the message being mapped, for error messages. */
+  private index = 0;
+  /** Base64 characters of documents and images so far (they count against the request size limit). */
+  private inlineBytes = 0;
 
   constructor(
     private readonly model: string,
@@ -130,6 +271,7 @@ class MessageMapper {
     const out: AnthropicMessageParam[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
+      this.index = i;
       if (m.role === 'system') {
         this.addSystem(m.content);
         continue;
@@ -168,7 +310,7 @@ class MessageMapper {
     const blocks = this.systemBlocks();
     for (let i = 0; i < content.length; i++) {
       const p = content[i]!;
-      if (p.type !== 'text') throw this.unsupported(p.type, 'in a system message');
+      if (p.type !== 'text') throw this.unsupported(p.type, i, 'is not supported in a system message');
       if (p.text !== '') blocks.push({ type: 'text', text: p.text });
     }
   }
@@ -185,9 +327,10 @@ class MessageMapper {
   private blocks(m: ChatMessage): AnthropicBlockParam[] {
     const content = m.content;
     if (m.role === 'tool') {
-      return [{ type: 'tool_result', tool_use_id: m.toolCallId ?? '', content: typeof content === 'string' ? content : this.parts(content, 'in a tool result', true) }];
+      const result = typeof content === 'string' ? content : (this.parts(content, 'tool') as Array<AnthropicTextBlockParam | AnthropicImageBlockParam>);
+      return [{ type: 'tool_result', tool_use_id: m.toolCallId ?? '', content: result }];
     }
-    if (m.role !== 'assistant') return typeof content === 'string' ? textBlocks(content) : this.parts(content, 'in a user message', true);
+    if (m.role !== 'assistant') return typeof content === 'string' ? textBlocks(content) : this.parts(content, 'user');
 
     const blocks: AnthropicBlockParam[] = [];
     // Thinking blocks (with their signature) must come back unchanged and first (Messages API, extended thinking).
@@ -196,7 +339,7 @@ class MessageMapper {
     if (typeof content === 'string') {
       if (content !== '') blocks.push({ type: 'text', text: content });
     } else {
-      const parts = this.parts(content, 'in an assistant message', false);
+      const parts = this.parts(content, 'assistant');
       for (let i = 0; i < parts.length; i++) blocks.push(parts[i]!);
     }
     const calls = m.toolCalls;
@@ -209,40 +352,96 @@ class MessageMapper {
     return blocks;
   }
 
-  private parts(parts: readonly ContentPart[], where: string, imagesAllowed: boolean): Array<AnthropicTextBlockParam | AnthropicImageBlockParam> {
-    const out: Array<AnthropicTextBlockParam | AnthropicImageBlockParam> = [];
+  /**
+   * Content parts of a user turn, a tool result or an assistant turn. Images go in user turns and tool results,
+   * documents in user turns only, audio nowhere (the Messages API has no audio input).
+   */
+  private parts(parts: readonly ContentPart[], turn: 'user' | 'tool' | 'assistant'): AnthropicBlockParam[] {
+    const out: AnthropicBlockParam[] = [];
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
       if (p.type === 'text') {
         // The API rejects empty text blocks.
         if (p.text !== '') out.push({ type: 'text', text: p.text });
-      } else if (p.type === 'image' && imagesAllowed) {
-        out.push(this.image(p));
+      } else if (p.type === 'audio') {
+        throw this.unsupported('audio', i, "is not supported: Anthropic's Messages API takes no audio input");
+      } else if (p.type === 'image' && turn !== 'assistant') {
+        out.push(this.image(p, i));
+      } else if (p.type === 'file' && turn === 'user') {
+        out.push(this.document(p, i));
       } else {
-        throw this.unsupported(p.type, p.type === 'image' ? where : 'by this adapter yet');
+        throw this.unsupported(p.type, i, `is not supported in ${turn === 'tool' ? 'a tool result' : turn === 'user' ? 'a user message' : 'an assistant message'}`);
       }
     }
     return out;
   }
 
-  private image(p: Extract<ContentPart, { type: 'image' }>): AnthropicImageBlockParam {
-    if ('data' in p) return { type: 'image', source: { type: 'base64', media_type: p.mediaType, data: p.data } };
+  /** A `file` part → a `document` block: PDF as base64 or by URL, `text/plain` data as a text source. */
+  private document(p: Extract<ContentPart, { type: 'file' }>, i: number): AnthropicDocumentBlockParam {
+    let mediaType: string;
+    let data: string;
+    if ('data' in p) {
+      mediaType = p.mediaType.toLowerCase();
+      data = p.data;
+      if (data.startsWith('data:')) throw this.unsupported('file', i, 'has a data: URL in `data`; pass the base64 payload alone, or the data URL as `url`');
+    } else {
+      const url = p.url;
+      if (!url.startsWith('data:')) {
+        if (p.mediaType !== undefined && p.mediaType.toLowerCase() !== 'application/pdf') {
+          throw this.unsupported('file', i, `has media type '${shown(p.mediaType)}'; Anthropic fetches PDF documents (application/pdf) by URL only`);
+        }
+        return { type: 'document', source: { type: 'url', url } };
+      }
+      const comma = url.indexOf(',');
+      const meta = comma === -1 ? '' : url.slice(5, comma);
+      if (!meta.endsWith(';base64')) throw this.unsupported('file', i, 'is a data URL that is not base64-encoded');
+      mediaType = (p.mediaType ?? meta.slice(0, -7)).toLowerCase();
+      data = url.slice(comma + 1);
+    }
+    if (mediaType === 'application/pdf') {
+      this.count(data.length, 'file', i);
+      return { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data } };
+    }
+    if (mediaType === 'text/plain') {
+      this.count(data.length, 'file', i);
+      return { type: 'document', source: { type: 'text', media_type: 'text/plain', data: Buffer.from(data, 'base64').toString('utf8') } };
+    }
+    throw this.unsupported('file', i, `has media type '${shown(mediaType)}'; Anthropic documents are PDF (application/pdf) or plain text (text/plain)`);
+  }
+
+  /** Add inline base64 to the request's running total; past `ANTHROPIC_MAX_REQUEST_BYTES` → `BadRequestError`. */
+  private count(chars: number, type: string, i: number): void {
+    this.inlineBytes += chars;
+    if (this.inlineBytes > ANTHROPIC_MAX_REQUEST_BYTES) {
+      const mb = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MB`;
+      throw this.unsupported(type, i, `brings the request's base64 data to ${mb(this.inlineBytes)}, over Anthropic's ${mb(ANTHROPIC_MAX_REQUEST_BYTES)} request limit; use the Files API for large documents`, 'content_too_large');
+    }
+  }
+
+  private image(p: Extract<ContentPart, { type: 'image' }>, i: number): AnthropicImageBlockParam {
+    if ('data' in p) {
+      this.count(p.data.length, 'image', i);
+      return { type: 'image', source: { type: 'base64', media_type: p.mediaType, data: p.data } };
+    }
     const url = p.url;
     // A data URL is inline data: the API's url source only fetches http(s), so send it as base64.
     if (url.startsWith('data:')) {
       const comma = url.indexOf(',');
       const meta = comma === -1 ? '' : url.slice(5, comma);
-      if (!meta.endsWith(';base64')) throw this.unsupported('image', 'as a data URL that is not base64');
-      return { type: 'image', source: { type: 'base64', media_type: p.mediaType ?? meta.slice(0, -7), data: url.slice(comma + 1) } };
+      if (!meta.endsWith(';base64')) throw this.unsupported('image', i, 'is a data URL that is not base64-encoded');
+      const data = url.slice(comma + 1);
+      this.count(data.length, 'image', i);
+      return { type: 'image', source: { type: 'base64', media_type: p.mediaType ?? meta.slice(0, -7), data } };
     }
     return { type: 'image', source: { type: 'url', url } };
   }
 
-  private unsupported(type: string, where: string): BadRequestError {
-    return new BadRequestError(errorMessage(this.name, this.model, `content part type '${type}' is not supported ${where}`), {
+  /** `BadRequestError` naming the model and the part (`messages[i].content[j]`). */
+  private unsupported(type: string, part: number, why: string, code = 'unsupported_content_part'): BadRequestError {
+    return new BadRequestError(errorMessage(this.name, this.model, `content part type '${type}' (messages[${this.index}].content[${part}]) ${why}`), {
       provider: this.name,
       model: this.model,
-      code: 'unsupported_content_part',
+      code,
       retryable: false,
     });
   }
@@ -255,6 +454,11 @@ function anthropicBlocks(providerData: Record<string, unknown> | undefined): rea
   if (own === null || typeof own !== 'object') return undefined;
   const blocks = (own as { blocks?: unknown }).blocks;
   return Array.isArray(blocks) ? blocks : undefined;
+}
+
+/** A caller-supplied string, bounded for an error message. */
+function shown(s: string): string {
+  return s.length > 60 ? s.slice(0, 60) + '…' : s;
 }
 
 function textBlocks(text: string): AnthropicBlockParam[] {

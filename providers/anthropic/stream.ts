@@ -23,7 +23,7 @@
 import { errorMessage, ServerError, StreamError } from '../../src/errors.js';
 import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../src/types.js';
 import { anthropicStreamError } from './errors.js';
-import { mapStopReason, toolInput } from './parse.js';
+import { mapStopReason, thinkingTokens, toolInput } from './parse.js';
 import type { AnthropicContentBlock, AnthropicStreamEvent, AnthropicUsageWire } from './wire.js';
 
 /** Content-block indices beyond this are refused: a hostile index must not make us walk a huge sparse array. */
@@ -65,6 +65,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
   private outputTokens: number | null = null;
   private cacheWrite: number | null = null;
   private cacheRead: number | null = null;
+  private thinkingTokens: number | null = null;
   private hasUsage = false;
   private usage: Usage | null = null;
   private raw: unknown = null;
@@ -275,6 +276,10 @@ export class AnthropicStreamDecoder implements StreamDecoder {
     if (typeof write === 'number') this.cacheWrite = write;
     const read = u.cache_read_input_tokens;
     if (typeof read === 'number') this.cacheRead = read;
+    if (u.output_tokens_details != null) {
+      const thinking = thinkingTokens(u);
+      if (thinking !== undefined) this.thinkingTokens = thinking;
+    }
     this.hasUsage = true;
   }
 
@@ -287,6 +292,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
     const usage: Usage = { prompt, completion, total: prompt + completion, costEstimate: null };
     if (cacheRead !== null) usage.cachedPrompt = cacheRead;
     if (cacheWrite !== null) usage.cacheWrite = cacheWrite;
+    if (this.thinkingTokens !== null) usage.reasoning = this.thinkingTokens;
     return usage;
   }
 

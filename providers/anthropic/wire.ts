@@ -11,14 +11,37 @@ export type AnthropicImageSource =
   | { type: 'url'; url: string }
   | { type: 'base64'; media_type: string; data: string };
 
+/**
+ * A prompt-cache breakpoint: the prefix up to and including the block that carries it is cached. `ttl` defaults
+ * to `'5m'` on the API side. https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+ */
+export interface AnthropicCacheControl {
+  type: 'ephemeral';
+  ttl?: '5m' | '1h';
+}
+
 export interface AnthropicTextBlockParam {
   type: 'text';
   text: string;
+  cache_control?: AnthropicCacheControl;
 }
 
 export interface AnthropicImageBlockParam {
   type: 'image';
   source: AnthropicImageSource;
+  cache_control?: AnthropicCacheControl;
+}
+
+/** A PDF (base64 or fetched by URL) or plain text, as a `document` block. */
+export type AnthropicDocumentSource =
+  | { type: 'base64'; media_type: 'application/pdf'; data: string }
+  | { type: 'url'; url: string }
+  | { type: 'text'; media_type: 'text/plain'; data: string };
+
+export interface AnthropicDocumentBlockParam {
+  type: 'document';
+  source: AnthropicDocumentSource;
+  cache_control?: AnthropicCacheControl;
 }
 
 export interface AnthropicToolUseBlockParam {
@@ -32,12 +55,14 @@ export interface AnthropicToolResultBlockParam {
   type: 'tool_result';
   tool_use_id: string;
   content: string | Array<AnthropicTextBlockParam | AnthropicImageBlockParam>;
+  cache_control?: AnthropicCacheControl;
 }
 
 /** A request content block. Blocks passed back from `providerData` (thinking, redacted_thinking) are opaque. */
 export type AnthropicBlockParam =
   | AnthropicTextBlockParam
   | AnthropicImageBlockParam
+  | AnthropicDocumentBlockParam
   | AnthropicToolUseBlockParam
   | AnthropicToolResultBlockParam
   | { type: string; [field: string]: unknown };
@@ -51,6 +76,7 @@ export interface AnthropicTool {
   name: string;
   description?: string;
   input_schema: Record<string, unknown>;
+  cache_control?: AnthropicCacheControl;
 }
 
 export type AnthropicToolChoice =
@@ -87,6 +113,10 @@ export interface AnthropicUsageWire {
   output_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
+  /** Cache writes split by TTL (5-minute and 1-hour writes are priced differently). */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
+  /** Newer API versions: thinking tokens, part of `output_tokens`. */
+  output_tokens_details?: { thinking_tokens?: number | null } | null;
 }
 
 export interface AnthropicContentBlock {

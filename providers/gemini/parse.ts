@@ -108,7 +108,13 @@ export function mapFinishReason(reason: string | null | undefined, hasToolCalls:
 
 /**
  * Gemini `usageMetadata` → `Usage`. Completion includes thinking tokens, which Gemini bills as output and counts in
- * `totalTokenCount` (fixtures README); missing counts are 0. `cachedPrompt` and `reasoning` only where reported.
+ * `totalTokenCount` (fixtures README); missing counts are 0. `cachedPrompt` (`cachedContentTokenCount`: implicit
+ * cache hits, or an explicit `cachedContent`) and `reasoning` (`thoughtsTokenCount`) only where reported. Gemini
+ * reports no cache writes (implicit caching costs nothing to write), so there is no `cacheWrite`.
+ *
+ * Pricing note (for the pricing module): `cachedPrompt` tokens (part of `promptTokenCount`) are billed at the
+ * model's cached-input rate, the rest of `prompt` at the input rate; thinking tokens at the output rate, already
+ * inside `completion`. Explicit caches also bill storage per hour, which no response reports.
  */
 export function mapUsage(u: GeminiUsageMetadata): Usage {
   const prompt = num(u.promptTokenCount);

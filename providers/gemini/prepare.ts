@@ -12,10 +12,24 @@
  *   came with, so a rebuilt turn would lose them (edits to that message's `content` are then not sent).
  * - The API key travels only in the `x-goog-api-key` header, never in the URL (the `?key=` form would put it in
  *   every proxy log and URL-bearing error).
+ * - `file` parts (PDF, or text) and `audio` parts: base64 data → `inlineData`, a URL → `fileData` (Files API URIs,
+ *   `gs://` and public or signed https URLs), see `mapUserParts` for the media types and size limits.
+ * - `promptCache` sends nothing: Gemini 2.5+ caches repeated prompt prefixes implicitly (no request field turns it
+ *   on or off, and explicit `cachedContents` are a separate resource: pass `providerOptions: { cachedContent }`).
+ *   Hits are reported as `usageMetadata.cachedContentTokenCount` → `usage.cachedPrompt` (part of `prompt`); Gemini
+ *   charges nothing to write an implicit cache, so there is no `cacheWrite`.
  */
 import { BadRequestError, errorMessage } from '../../src/errors.js';
-import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ToolCall, ToolSpec, WireRequest } from '../../src/types.js';
-import type { GeminiContent, GeminiGenerateContentBody, GeminiGenerationConfig, GeminiPart, GeminiTool, GeminiToolConfig } from './wire.js';
+import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ReasoningOptions, ToolCall, ToolSpec, WireRequest } from '../../src/types.js';
+import type {
+  GeminiContent,
+  GeminiGenerateContentBody,
+  GeminiGenerationConfig,
+  GeminiPart,
+  GeminiThinkingConfig,
+  GeminiTool,
+  GeminiToolConfig,
+} from './wire.js';
 
 /** Gemini API versions this adapter speaks. */
 export type GeminiApiVersion = 'v1beta' | 'v1';
@@ -38,6 +52,35 @@ const IMAGE_TYPES: ReadonlyMap<string, string> = new Map([
 ]);
 const DEFAULT_IMAGE_TYPE = 'image/jpeg';
 
+/**
+ * Audio media types Gemini documents (Audio understanding guide: WAV, MP3, AIFF, AAC, OGG Vorbis, FLAC), plus the
+ * registered names of the same formats (`audio/mpeg` for MP3, `audio/x-wav`).
+ */
+const AUDIO_TYPES: ReadonlySet<string> = new Set([
+  'audio/wav', 'audio/x-wav', 'audio/wave', 'audio/mp3', 'audio/mpeg', 'audio/aiff', 'audio/x-aiff', 'audio/aac', 'audio/ogg', 'audio/flac', 'audio/x-flac',
+]);
+
+/**
+ * Inline data limits (https://ai.google.dev/gemini-api/docs/file-input-methods, input method comparison; raised
+ * from 20 MB in January 2026): the inline payload of one request may be up to 100 MB of base64, and a PDF sent
+ * inline at most 50 MB. MB read as MiB, so the checks never refuse what the API takes. Larger files go through
+ * the Files API or a URL (`fileData`), which these checks do not touch.
+ */
+export const GEMINI_MAX_INLINE_BYTES = 100 * 1024 * 1024;
+export const GEMINI_MAX_INLINE_PDF_BYTES = 50 * 1024 * 1024;
+
+/**
+ * Budgets (`thinkingBudget`) for a `reasoning.effort` on Gemini 2.5 models, which take a token budget rather
+ * than a level: 512 is Flash-Lite's smallest budget, 24576 the largest of Flash and Flash-Lite (Pro goes to 32768).
+ */
+const GEMINI_THINKING_BUDGET: Readonly<Record<string, number>> = Object.freeze({ minimal: 512, low: 2048, medium: 8192, high: 24576 });
+
+/** Gemini 1.x and 2.0 models do not think: no thinkingConfig. */
+const NO_THINKING = /^(?:models\/)?gemini-(?:1\.|2\.0)/;
+/** Gemini 2.5 models take `thinkingBudget`; 2.5 Pro cannot turn thinking off. */
+const BUDGET_THINKING = /^(?:models\/)?gemini-2\.5/;
+const ALWAYS_THINKS = /^(?:models\/)?gemini-2\.5-pro/;
+
 /** Keys of `providerOptions` that are never copied (prototype pollution). */
 function isForbiddenKey(key: string): boolean {
   return key === '__proto__' || key === 'constructor' || key === 'prototype';
@@ -54,9 +97,7 @@ function isForbiddenKey(key: string): boolean {
  * mapped object of the same key (so `{ generationConfig: { topK: 3 } }` keeps `temperature`), anything else
  * replaces it; `__proto__`, `constructor` and `prototype` keys are skipped.
  *
- * `req.reasoning` → `generationConfig.thinkingConfig`: `budgetTokens` → `thinkingBudget`; otherwise `effort`
- * `'none'` → `thinkingBudget: 0` and any other effort → `thinkingLevel` (Gemini 3 models); `summary: true` →
- * `includeThoughts: true`.
+ * `req.reasoning` → `generationConfig.thinkingConfig`, see `thinkingConfig` for the rules by model generation.
  *
  * @param name - provider name used in error messages
  * @param apiVersion - the API version path segment
@@ -76,14 +117,9 @@ export function prepareGenerateContent(req: NormalizedRequest, env: ProviderEnv,
   if (req.maxTokens !== undefined) (config ??= {}).maxOutputTokens = req.maxTokens;
   if (req.seed !== undefined) (config ??= {}).seed = req.seed;
   if (req.stop !== undefined) (config ??= {}).stopSequences = req.stop;
-  const reasoning = req.reasoning;
-  if (reasoning !== undefined && (reasoning.budgetTokens !== undefined || reasoning.effort !== undefined || reasoning.summary === true)) {
-    const thinking: NonNullable<GeminiGenerationConfig['thinkingConfig']> = {};
-    if (reasoning.budgetTokens !== undefined) thinking.thinkingBudget = reasoning.budgetTokens;
-    else if (reasoning.effort === 'none') thinking.thinkingBudget = 0;
-    else if (reasoning.effort !== undefined) thinking.thinkingLevel = reasoning.effort;
-    if (reasoning.summary === true) thinking.includeThoughts = true;
-    (config ??= {}).thinkingConfig = thinking;
+  if (req.reasoning !== undefined) {
+    const thinking = thinkingConfig(req.reasoning, req.model, name);
+    if (thinking !== undefined) (config ??= {}).thinkingConfig = thinking;
   }
   if (config !== undefined) body.generationConfig = config;
   if (req.tools !== undefined && req.tools.length > 0) body.tools = mapTools(req.tools);
@@ -112,6 +148,62 @@ export function prepareGenerateContent(req: NormalizedRequest, env: ProviderEnv,
 }
 
 /**
+ * `reasoning` → `thinkingConfig`, or undefined when nothing is to be set. Each generation takes its own knob:
+ *
+ * - Gemini 3 and later (any name not below): `thinkingLevel` = `effort` (`minimal` | `low` | `medium` | `high`; the
+ *   API checks which levels a model has, e.g. 3 Pro only `low` / `high`). `budgetTokens` alone → `thinkingBudget`
+ *   (still accepted for compatibility); with an `effort` the level wins (the API rejects both together).
+ *   `effort: 'none'` → `BadRequestError`: Gemini 3 models always think (use `'minimal'`).
+ * - Gemini 2.5 (`BUDGET_THINKING`): `thinkingBudget` = `budgetTokens`, else the `effort` through
+ *   `GEMINI_THINKING_BUDGET`; `effort: 'none'` → `thinkingBudget: 0` (off), except on 2.5 Pro, which cannot turn
+ *   thinking off → `BadRequestError`.
+ * - Gemini 1.x / 2.0 (`NO_THINKING`): no thinking at all; a `budgetTokens` or an `effort` other than `'none'` →
+ *   `BadRequestError` (`effort: 'none'` and `summary` alone send nothing).
+ *
+ * `summary: true` → `includeThoughts: true` (thought summaries come back as `thought: true` parts → `reasoning`).
+ */
+export function thinkingConfig(r: ReasoningOptions, model: string, name: string): GeminiThinkingConfig | undefined {
+  const { effort, budgetTokens } = r;
+  const summary = r.summary === true;
+  if (effort === undefined && budgetTokens === undefined && !summary) return undefined;
+  if (NO_THINKING.test(model)) {
+    // Nothing to turn off and no thoughts to show: `effort: 'none'` and `summary` alone are no-ops here.
+    if (budgetTokens === undefined && (effort === undefined || effort === 'none')) return undefined;
+    const option = budgetTokens !== undefined ? 'reasoning.budgetTokens' : `reasoning.effort '${effort}'`;
+    throw unsupportedOption(name, model, option, 'Gemini 1.x and 2.0 models do not think (Gemini 2.5 and later do)');
+  }
+  const thinking: GeminiThinkingConfig = {};
+  if (BUDGET_THINKING.test(model)) {
+    if (effort === 'none') {
+      if (ALWAYS_THINKS.test(model)) throw unsupportedOption(name, model, "reasoning.effort 'none'", 'Gemini 2.5 Pro cannot turn thinking off (its smallest budget is 128 tokens)');
+      thinking.thinkingBudget = 0;
+    } else if (budgetTokens !== undefined) {
+      thinking.thinkingBudget = budgetTokens;
+    } else if (effort !== undefined) {
+      thinking.thinkingBudget = GEMINI_THINKING_BUDGET[effort]!;
+    }
+  } else if (effort === 'none') {
+    throw unsupportedOption(name, model, "reasoning.effort 'none'", "Gemini 3 models always think; use effort 'minimal' or 'low'");
+  } else if (effort !== undefined) {
+    thinking.thinkingLevel = effort;
+  } else if (budgetTokens !== undefined) {
+    thinking.thinkingBudget = budgetTokens;
+  }
+  // No thought text is asked for when thinking is off.
+  if (summary && thinking.thinkingBudget !== 0) thinking.includeThoughts = true;
+  return thinking;
+}
+
+function unsupportedOption(name: string, model: string, option: string, why: string): BadRequestError {
+  return new BadRequestError(errorMessage(name, model, `${option} is not supported: ${why}`), {
+    provider: name,
+    model,
+    code: 'unsupported_option',
+    retryable: false,
+  });
+}
+
+/**
  * Append the conversation turns to `contents` and return the system parts (or null). Keeps the call-id → function
  * name map of the assistant turns seen so far: a `functionResponse` must name its function, and a tool message
  * only carries the call id.
@@ -120,6 +212,7 @@ function mapMessages(messages: readonly ChatMessage[], contents: GeminiContent[]
   let system: Array<{ text: string }> | null = null;
   let last: GeminiContent | null = null;
   let callNames: Map<string, string> | null = null;
+  const inline: InlineBudget = { bytes: 0 };
 
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
@@ -141,7 +234,7 @@ function mapMessages(messages: readonly ChatMessage[], contents: GeminiContent[]
     if (role === 'user') {
       const content = m.content;
       if (typeof content === 'string') parts.push({ text: content });
-      else mapUserParts(content, parts, model, name);
+      else mapUserParts(content, parts, model, name, i, inline);
     } else if (role === 'assistant') {
       const calls = m.toolCalls;
       if (calls !== undefined && calls.length > 0) {
@@ -181,18 +274,108 @@ function savedParts(m: ChatMessage): readonly unknown[] | null {
   return Array.isArray(parts) && parts.length > 0 ? parts : null;
 }
 
-function mapUserParts(content: readonly ContentPart[], out: GeminiPart[], model: string, name: string): void {
+/** Base64 characters sent inline so far in one request. */
+interface InlineBudget {
+  bytes: number;
+}
+
+/**
+ * A user turn's parts. Images as before; `file` and `audio` parts:
+ *
+ * - `file`: base64 `data` (or a `data:` URL) → `inlineData`, any other URL → `fileData` (`mimeType` from the part,
+ *   else `application/pdf`). Media types: `application/pdf` or `text/*` (Gemini's document formats); others →
+ *   `BadRequestError`.
+ * - `audio`: base64 `data` → `inlineData`, media type in `AUDIO_TYPES`, else `BadRequestError`.
+ * - Inline data counts against `GEMINI_MAX_INLINE_BYTES` (base64, whole request, images included) and an inline
+ *   PDF against `GEMINI_MAX_INLINE_PDF_BYTES` (decoded): past them → `BadRequestError` (code `content_too_large`).
+ */
+function mapUserParts(content: readonly ContentPart[], out: GeminiPart[], model: string, name: string, message: number, inline: InlineBudget): void {
   for (let i = 0; i < content.length; i++) {
     const p = content[i]!;
+    const where = `messages[${message}].content[${i}]`;
     if (p.type === 'text') {
       out.push({ text: p.text });
     } else if (p.type === 'image') {
-      out.push('data' in p ? { inlineData: { mimeType: p.mediaType, data: p.data } } : imageUrlPart(p.url, p.mediaType, model, name));
+      const part = 'data' in p ? { inlineData: { mimeType: p.mediaType, data: p.data } } : imageUrlPart(p.url, p.mediaType, model, name);
+      if (part.inlineData !== undefined) countInline(inline, part.inlineData.data, 'image', where, model, name);
+      out.push(part);
+    } else if (p.type === 'file') {
+      out.push(filePart(p, where, inline, model, name));
     } else {
-      // TODO(#4): Gemini takes PDFs and audio as inlineData/fileData; map them once ContentPart settles.
-      throw unsupportedPart(p.type, 'in this adapter yet', model, name);
+      const mediaType = p.mediaType.toLowerCase();
+      if (!AUDIO_TYPES.has(mediaType)) {
+        throw partError('audio', where, `has media type '${shown(p.mediaType)}'; Gemini takes WAV, MP3, AIFF, AAC, OGG and FLAC audio`, model, name);
+      }
+      if (p.data.startsWith('data:')) throw partError('audio', where, 'has a data: URL in `data`; pass the base64 payload alone', model, name);
+      countInline(inline, p.data, 'audio', where, model, name);
+      out.push({ inlineData: { mimeType: mediaType, data: p.data } });
     }
   }
+}
+
+function filePart(p: Extract<ContentPart, { type: 'file' }>, where: string, inline: InlineBudget, model: string, name: string): GeminiPart {
+  let mediaType: string;
+  let data: string;
+  if ('data' in p) {
+    mediaType = p.mediaType.toLowerCase();
+    data = p.data;
+    if (data.startsWith('data:')) throw partError('file', where, 'has a data: URL in `data`; pass the base64 payload alone, or the data URL as `url`', model, name);
+  } else if (p.url.startsWith('data:')) {
+    const url = p.url;
+    const comma = url.indexOf(',');
+    const meta = comma === -1 ? '' : url.slice(5, comma);
+    if (!meta.endsWith(';base64')) throw partError('file', where, 'is a data URL that is not base64-encoded', model, name);
+    mediaType = (p.mediaType ?? meta.slice(0, -7)).toLowerCase();
+    data = url.slice(comma + 1);
+  } else {
+    const type = (p.mediaType ?? 'application/pdf').toLowerCase();
+    checkDocumentType(type, where, model, name);
+    return { fileData: { mimeType: type, fileUri: p.url } };
+  }
+  checkDocumentType(mediaType, where, model, name);
+  if (mediaType === 'application/pdf' && decodedLength(data) > GEMINI_MAX_INLINE_PDF_BYTES) {
+    throw partError('file', where, `is a PDF of ${mb(decodedLength(data))}, over Gemini's ${mb(GEMINI_MAX_INLINE_PDF_BYTES)} for inline PDFs; upload it with the Files API and pass its URI as \`url\``, model, name, 'content_too_large');
+  }
+  countInline(inline, data, 'file', where, model, name);
+  return { inlineData: { mimeType: mediaType, data } };
+}
+
+function checkDocumentType(mediaType: string, where: string, model: string, name: string): void {
+  if (mediaType === 'application/pdf' || mediaType.startsWith('text/')) return;
+  throw partError('file', where, `has media type '${shown(mediaType)}'; Gemini documents are PDF (application/pdf) or text (text/*)`, model, name);
+}
+
+function countInline(inline: InlineBudget, data: string, type: string, where: string, model: string, name: string): void {
+  inline.bytes += data.length;
+  if (inline.bytes > GEMINI_MAX_INLINE_BYTES) {
+    throw partError(type, where, `brings the request's inline data to ${mb(inline.bytes)} of base64, over Gemini's ${mb(GEMINI_MAX_INLINE_BYTES)}; upload large files with the Files API`, model, name, 'content_too_large');
+  }
+}
+
+/** Bytes a base64 string decodes to, without decoding it. */
+function decodedLength(b64: string): number {
+  let end = b64.length;
+  while (end > 0 && (b64.charCodeAt(end - 1) === 0x3d || b64.charCodeAt(end - 1) <= 0x20)) end--;
+  return Math.floor((end * 3) / 4);
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** A caller-supplied string, bounded for an error message. */
+function shown(s: string): string {
+  return s.length > 60 ? s.slice(0, 60) + '…' : s;
+}
+
+/** `BadRequestError` naming the model and the part. */
+function partError(type: string, where: string, why: string, model: string, name: string, code = 'unsupported_content_part'): BadRequestError {
+  return new BadRequestError(errorMessage(name, model, `content part type '${type}' (${where}) ${why}`), {
+    provider: name,
+    model,
+    code,
+    retryable: false,
+  });
 }
 
 /** A URL image: `data:` URLs become `inlineData`, anything else `fileData` (Files API URIs, public URLs). */

@@ -1,6 +1,7 @@
 /**
  * The OpenAI adapter factory. The stages live beside it: `prepare.ts` (request), `parse.ts` (JSON body),
- * `stream.ts` (SSE decoder), `errors.ts` (error responses), `wire.ts` (wire types).
+ * `stream.ts` (SSE decoder), `errors.ts` (error responses), `wire.ts` (wire types) for Chat Completions, and the
+ * same files under `responses/` for the Responses API. Both wires share `errors.ts`: their error bodies are alike.
  */
 import { ConfigError } from '../../src/errors.js';
 import { validateHeaders } from '../../src/headers.js';
@@ -9,11 +10,17 @@ import type { NormalizedRequest, ProviderEnv, Provider, ResponseInfo } from '../
 import { openaiError } from './errors.js';
 import { parseChat } from './parse.js';
 import { prepareChat } from './prepare.js';
+import { parseResponses } from './responses/parse.js';
+import { prepareResponses, wireOf } from './responses/prepare.js';
+import { ResponsesStreamDecoder } from './responses/stream.js';
 import { OpenAIStreamDecoder } from './stream.js';
 
 export { openaiError, openaiStreamError } from './errors.js';
 export { parseChat } from './parse.js';
 export { prepareChat } from './prepare.js';
+export { parseResponses } from './responses/parse.js';
+export { prepareResponses } from './responses/prepare.js';
+export { ResponsesStreamDecoder } from './responses/stream.js';
 export { OpenAIStreamDecoder } from './stream.js';
 
 /** Options of `openai()`. Anything left out falls back to the Fiber's `apiKeys` / `baseUrls` / `headers`. */
@@ -28,7 +35,9 @@ export interface OpenAIOptions {
   /** Headers sent on every request of this adapter. */
   headers?: Record<string, string>;
   /**
-   * Which wire API to speak. Only `'chat'` (Chat Completions) is available in this release.
+   * Which wire API to speak: `'chat'` (`POST /chat/completions`) or `'responses'` (`POST /responses`). Either
+   * gives the same `ChatResult` and stream events for the same conversation. One call can use the other wire with
+   * `providerOptions: { api: 'responses' }` (or `{ api: 'chat' }`).
    * @default 'chat'
    */
   api?: 'chat' | 'responses';
@@ -42,7 +51,12 @@ export interface OpenAIOptions {
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['apiKey', 'baseUrl', 'headers', 'api', 'name']);
 
 /**
- * Create the OpenAI Chat Completions adapter.
+ * Create the OpenAI adapter, speaking Chat Completions or the Responses API.
+ *
+ * Per call, `providerOptions.api` picks the wire (it is never sent as a body field). The stages then agree on it
+ * without shared state: `prepare` builds that wire's request, `stream` reads the same `providerOptions.api` from
+ * the request it is handed, and `parse` recognizes a Responses body by its `object: 'response'` (Chat Completions
+ * bodies are `chat.completion`).
  *
  * @example
  * import { Fiber } from 'llm-fiber';
@@ -58,8 +72,6 @@ export function openai(options: OpenAIOptions = {}): Provider {
   if (typeof name !== 'string' || name === '') throw new ConfigError('openai: `name` must be a non-empty string');
   const label = name;
   if (api !== 'chat' && api !== 'responses') throw new ConfigError(`${label}: \`api\` must be 'chat' or 'responses'`);
-  // The Responses API wire arrives with issue #7.
-  if (api === 'responses') throw new ConfigError(`${label}: the Responses API wire is not available yet`);
   // Never echo the key: only say what is wrong with it.
   if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) throw new ConfigError(`${label}: \`apiKey\` must be a non-empty string`);
   const url = baseUrl === undefined ? undefined : validateBaseUrl(baseUrl, `${label}: \`baseUrl\``);
@@ -77,9 +89,26 @@ export function openai(options: OpenAIOptions = {}): Provider {
     options: adapterOptions,
     idempotencyHeader: 'Idempotency-Key',
     requestIdHeader: 'x-request-id',
-    prepare: (req: NormalizedRequest, env: ProviderEnv) => prepareChat(req, env, name),
-    parse: parseChat,
-    stream: (res: ResponseInfo) => new OpenAIStreamDecoder(res),
+    prepare: (req: NormalizedRequest, env: ProviderEnv) =>
+      wireOf(req, api, name) === 'responses' ? prepareResponses(req, env, name) : prepareChat(withoutApi(req), env, name),
+    parse: (body: unknown, res: ResponseInfo) => (isResponsesBody(body) ? parseResponses(body, res) : parseChat(body, res)),
+    stream: (res: ResponseInfo, req: NormalizedRequest) =>
+      wireOf(req, api, name) === 'responses' ? new ResponsesStreamDecoder(res) : new OpenAIStreamDecoder(res),
     error: openaiError,
   };
+}
+
+/** A Responses API body: `object: 'response'` (or, from a server that omits `object`, `output` without `choices`). */
+function isResponsesBody(body: unknown): boolean {
+  if (body === null || typeof body !== 'object') return false;
+  const b = body as { object?: unknown; output?: unknown; choices?: unknown };
+  return b.object === 'response' || (b.object === undefined && Array.isArray(b.output) && b.choices === undefined);
+}
+
+/** The request without `providerOptions.api`, which picks the wire and must not reach the Chat Completions body. */
+function withoutApi(req: NormalizedRequest): NormalizedRequest {
+  const extra = req.providerOptions;
+  if (extra === undefined || !Object.prototype.hasOwnProperty.call(extra, 'api')) return req;
+  const { api: _api, ...rest } = extra;
+  return { ...req, providerOptions: rest };
 }

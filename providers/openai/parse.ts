@@ -8,7 +8,9 @@ import type { OpenAIChatCompletion, OpenAIUsageWire } from './wire.js';
 
 /**
  * Parse a `chat.completion` object. Text is `message.content` (a `refusal` is not text); tool-call arguments are
- * parsed (`""` → `{}`); usage is null when the body has none.
+ * parsed (`""` → `{}`); usage is null when the body has none. `reasoning` is the message's `reasoning_content`
+ * (else `reasoning`), which OpenAI-compatible servers such as DeepSeek and vLLM send; OpenAI itself sends none on
+ * this wire, so it is null there. It is never part of `text`.
  *
  * @param body - the parsed JSON body of a 200 response
  * @param res - the response, for error messages
@@ -49,7 +51,7 @@ export function parseChat(body: unknown, res: ResponseInfo): ParsedResult {
 
   return {
     text: typeof content === 'string' ? content : '',
-    reasoning: null,
+    reasoning: reasoningText(message?.reasoning_content, message?.reasoning),
     toolCalls,
     finishReason: mapFinishReason(choice?.finish_reason),
     usage: b.usage != null && typeof b.usage === 'object' ? mapUsage(b.usage) : null,
@@ -57,6 +59,16 @@ export function parseChat(body: unknown, res: ResponseInfo): ParsedResult {
     id: typeof b.id === 'string' && b.id !== '' ? b.id : null,
     raw: body,
   };
+}
+
+/**
+ * The reasoning text of a message or delta: `reasoning_content` (DeepSeek, vLLM, llama.cpp) else `reasoning`
+ * (Groq, OpenRouter, newer vLLM); null when neither is a non-empty string.
+ */
+export function reasoningText(reasoningContent: unknown, reasoning: unknown): string | null {
+  if (typeof reasoningContent === 'string' && reasoningContent !== '') return reasoningContent;
+  if (typeof reasoning === 'string' && reasoning !== '') return reasoning;
+  return null;
 }
 
 /** OpenAI `finish_reason` → the normalized finish reason. */
@@ -76,7 +88,15 @@ export function mapFinishReason(reason: string | null | undefined): FinishReason
   }
 }
 
-/** OpenAI usage → `Usage`. Details (`cachedPrompt`, `reasoning`) only where the provider reports them. */
+/**
+ * OpenAI usage → `Usage`. Details only where the provider reports them: `prompt_tokens_details.cached_tokens` →
+ * `cachedPrompt` (automatic prompt caching; part of `prompt`), `completion_tokens_details.reasoning_tokens` →
+ * `reasoning` (part of `completion`). OpenAI charges nothing extra to write its cache, so there is no `cacheWrite`.
+ *
+ * Pricing note (for the pricing module): `cachedPrompt` tokens are billed at the model's cached-input rate (the
+ * pricing table's `cachedInputPerMTok`), the rest of `prompt` at the input rate; `reasoning` tokens are output
+ * tokens, already inside `completion`, billed at the output rate (never add them twice).
+ */
 export function mapUsage(u: OpenAIUsageWire): Usage {
   const prompt = num(u.prompt_tokens);
   const completion = num(u.completion_tokens);

@@ -15,7 +15,7 @@
 import { errorMessage, StreamError } from '../../src/errors.js';
 import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../src/types.js';
 import { openaiStreamError } from './errors.js';
-import { mapFinishReason, mapUsage, parseToolArguments } from './parse.js';
+import { mapFinishReason, mapUsage, parseToolArguments, reasoningText } from './parse.js';
 import type { OpenAIChatChunk, OpenAIToolCallDelta } from './wire.js';
 
 /** Tool-call slots beyond this index are refused: a hostile index must not make us walk a huge sparse array. */
@@ -38,6 +38,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   /** `data: [DONE]` arrived. */
   private done = false;
   private text = '';
+  private reasoning: string | null = null;
   private id: string | null = null;
   private model: string | null = null;
   /** Last non-null wire `finish_reason`. */
@@ -95,6 +96,14 @@ export class OpenAIStreamDecoder implements StreamDecoder {
       if (choice.index === 0 || choice.index === undefined) {
         const delta = choice.delta;
         if (delta !== undefined && delta !== null) {
+          // Reasoning first: a server that sends both in one delta thought before it answered.
+          if (delta.reasoning_content != null || delta.reasoning != null) {
+            const thinking = reasoningText(delta.reasoning_content, delta.reasoning);
+            if (thinking !== null) {
+              this.reasoning = this.reasoning === null ? thinking : this.reasoning + thinking;
+              out.push({ type: 'reasoning', delta: thinking, t });
+            }
+          }
           const content = delta.content;
           if (typeof content === 'string' && content !== '') {
             this.text += content;
@@ -122,7 +131,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   final(): StreamFinal {
     return {
       text: this.text,
-      reasoning: null,
+      reasoning: this.reasoning,
       toolCalls: this.toolCalls ?? this.buildToolCalls(),
       finishReason: mapFinishReason(this.finishReason),
       usage: this.usage,

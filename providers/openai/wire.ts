@@ -9,7 +9,11 @@
 
 export type OpenAIContentPart =
   | { type: 'text'; text: string }
-  | { type: 'image_url'; image_url: { url: string } };
+  | { type: 'image_url'; image_url: { url: string } }
+  /** A PDF as a `data:` URL (`file_id` uploads are not produced by this adapter). */
+  | { type: 'file'; file: { filename: string; file_data: string } }
+  /** Raw base64 audio (no `data:` prefix); audio-capable models only. */
+  | { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } };
 
 export interface OpenAIToolCallWire {
   id: string;
@@ -73,6 +77,10 @@ export interface OpenAIChoice {
     content?: string | null;
     refusal?: string | null;
     tool_calls?: OpenAIResponseToolCall[] | null;
+    /** OpenAI-compatible servers (DeepSeek, vLLM, llama.cpp): the model's reasoning text. OpenAI sends none. */
+    reasoning_content?: string | null;
+    /** The same under the name some servers use instead (Groq, OpenRouter, newer vLLM). */
+    reasoning?: string | null;
   };
   finish_reason?: string | null;
 }
@@ -102,6 +110,9 @@ export interface OpenAIChunkChoice {
     content?: string | null;
     refusal?: string | null;
     tool_calls?: OpenAIToolCallDelta[] | null;
+    /** OpenAI-compatible reasoning deltas (see `OpenAIChoice.message.reasoning_content`). */
+    reasoning_content?: string | null;
+    reasoning?: string | null;
   };
   finish_reason?: string | null;
 }

@@ -308,7 +308,7 @@ export function otel(options: OtelOptions = {}): Middleware {
     const a: Attributes = { 'llm_fiber.retry.delay_ms': d.delayMs, 'llm_fiber.retry.reason': d.reason };
     if (typeof d.attempt === 'number') a['llm_fiber.attempt'] = d.attempt;
     if (typeof d.error === 'string') a['error.type'] = d.error;
-    if (typeof d.status === 'number') a['http.response.status_code'] = d.status;
+    if (typeof d.httpStatus === 'number') a['http.response.status_code'] = d.httpStatus;
     if (typeof d.code === 'string') a['llm_fiber.error.code'] = d.code;
     if (typeof d.serverRequested === 'boolean') a['llm_fiber.retry.server_requested'] = d.serverRequested;
     // The attempt loop tags its records: `retry` (a retry follows) or `retry_skipped` (the deadline or the retry
@@ -521,7 +521,7 @@ interface RetryLog {
   delayMs?: unknown;
   reason?: unknown;
   error?: unknown;
-  status?: unknown;
+  httpStatus?: unknown;
   code?: unknown;
   serverRequested?: unknown;
 }

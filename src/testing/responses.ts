@@ -72,16 +72,14 @@ function ending(reply: Reply): { status: 'completed' | 'incomplete'; reason: str
   }
 }
 
+/** The usage object; the API always sends both details objects (zero when there is nothing to report). */
 function usageOf(reply: Reply): Record<string, unknown> {
-  // `cachedPrompt` / `reasoning` are read when the shared reply carries them; until then cached is 0 and reasoning
-  // counts the reasoning deltas (part of `completion` in the default count).
-  const extra = reply.usage as { cachedPrompt?: number; reasoning?: number };
-  const { prompt, completion } = reply.usage;
+  const { prompt, completion, cachedPrompt, reasoning } = reply.usage;
   return {
     input_tokens: prompt,
-    input_tokens_details: { cached_tokens: extra.cachedPrompt ?? 0 },
+    input_tokens_details: { cached_tokens: cachedPrompt ?? 0 },
     output_tokens: completion,
-    output_tokens_details: { reasoning_tokens: extra.reasoning ?? Math.min(reply.reasoning.length, completion) },
+    output_tokens_details: { reasoning_tokens: reasoning ?? 0 },
     total_tokens: prompt + completion,
   };
 }

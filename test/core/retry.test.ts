@@ -137,7 +137,7 @@ describe('how long it waits', () => {
     expect(result.attempts).toBe(2);
     const logs = retryLogs(logger.calls);
     expect(logs).toHaveLength(1);
-    expect(logs[0]!.fields).toMatchObject({ attempt: 1, delayMs: 30, serverRequested: true, reason: '429 rate_limit_exceeded', status: 429 });
+    expect(logs[0]!.fields).toMatchObject({ attempt: 1, delayMs: 30, serverRequested: true, reason: '429 rate_limit_exceeded', httpStatus: 429 });
   });
 
   it('computes a whole-second retry-after as ms before sleeping', async () => {
@@ -179,7 +179,7 @@ describe('how long it waits', () => {
     const logs = events.filter((e) => e.type === 'log');
     expect(logs.map((l) => (l as { data: { delayMs: number } }).data.delayMs)).toEqual([5, 7]);
     expect(logs.map((l) => l.level)).toEqual(['warn', 'warn']);
-    expect(logs[0]).toMatchObject({ message: 'retrying in 5 ms after 503 server_error', data: { attempt: 1, reason: '503 server_error', status: 503, error: 'OverloadedError' } });
+    expect(logs[0]).toMatchObject({ message: 'retrying in 5 ms after 503 server_error', data: { attempt: 1, reason: '503 server_error', httpStatus: 503, error: 'OverloadedError' } });
     expect(events.slice(0, 2).map((e) => e.type)).toEqual(['log', 'log']);
     expect(textOf(events)).toBe('You said: hello');
   });

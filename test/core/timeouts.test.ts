@@ -263,7 +263,7 @@ describe("phase 'total'", () => {
     expect(error).toBeNull();
     const logs = events.filter((e) => e.type === 'log');
     expect(logs).toHaveLength(1);
-    expect(logs[0]).toMatchObject({ level: 'warn', data: { attempt: 1, delayMs: 20, serverRequested: true, status: 429 } });
+    expect(logs[0]).toMatchObject({ level: 'warn', data: { kind: 'retry', attempt: 1, delayMs: 20, serverRequested: true, httpStatus: 429 } });
   });
 });
 

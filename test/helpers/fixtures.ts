@@ -220,3 +220,29 @@ export function randomPieces(body: Buffer, seed: number, min = 1, max = 7): Buff
   }
   return pieces;
 }
+
+/**
+ * Every fixture in a local folder of fixtures laid out like the shared ones (`<case>.json|.sse`, `.meta.json`,
+ * `.expected.json`), sorted by case name. For the project's own fixtures, e.g. `test/fixtures/openai-responses/`.
+ *
+ * @example
+ * const fixtures = loadFixturesFrom(new URL('../../fixtures/openai-responses/', import.meta.url));
+ */
+export function loadFixturesFrom(dir: URL): Fixture[] {
+  const files = new Set(readdirSync(dir));
+  const out: Fixture[] = [];
+  for (const file of [...files].sort()) {
+    if (!file.endsWith('.meta.json')) continue;
+    const name = file.slice(0, -'.meta.json'.length);
+    const meta = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as FixtureMeta;
+    const bodyFile = meta.kind === 'sse' ? `${name}.sse` : `${name}.json`;
+    if (!files.has(bodyFile)) throw new Error(`fixture ${dir.pathname}${name}: missing ${bodyFile}`);
+    out.push({
+      name,
+      meta,
+      body: readFileSync(new URL(bodyFile, dir)),
+      expected: JSON.parse(readFileSync(new URL(`${name}.expected.json`, dir), 'utf8')) as Normalized,
+    });
+  }
+  return out;
+}

@@ -231,7 +231,8 @@ describe('prepareMessages', () => {
   });
 
   it.each(['file', 'audio'] as const)('rejects a %s part with BadRequestError naming the type', (type) => {
-    const part = { type, data: 'AAAA', mediaType: 'application/pdf' } as ContentPart;
+    // A PDF file is a document block now (test/providers/anthropic/files-caching.test.ts); another type is not.
+    const part = { type, data: 'AAAA', mediaType: 'application/octet-stream' } as ContentPart;
     const err = thrown(() => prepareMessages(req({ messages: [{ role: 'user', content: [part] }] }), env));
     expect(err).toBeInstanceOf(BadRequestError);
     expect(err).toMatchObject({ code: 'unsupported_content_part', retryable: false, provider: 'anthropic', model: 'claude-sonnet-4-5' });

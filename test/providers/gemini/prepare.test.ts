@@ -80,7 +80,9 @@ describe('prepareGenerateContent', () => {
   it('maps reasoning to thinkingConfig', () => {
     expect(body(req({ reasoning: { budgetTokens: 1024, summary: true } })).generationConfig).toEqual({ thinkingConfig: { thinkingBudget: 1024, includeThoughts: true } });
     expect(body(req({ reasoning: { effort: 'none' } })).generationConfig).toEqual({ thinkingConfig: { thinkingBudget: 0 } });
-    expect(body(req({ reasoning: { effort: 'high' } })).generationConfig).toEqual({ thinkingConfig: { thinkingLevel: 'high' } });
+    // Gemini 2.5 takes a budget, Gemini 3 a level (test/providers/gemini/reasoning-files.test.ts has the full rules).
+    expect(body(req({ reasoning: { effort: 'high' } })).generationConfig).toEqual({ thinkingConfig: { thinkingBudget: 24576 } });
+    expect(body(req({ model: 'gemini-3-pro-preview', reasoning: { effort: 'high' } })).generationConfig).toEqual({ thinkingConfig: { thinkingLevel: 'high' } });
     expect(body(req({ reasoning: {} }))).not.toHaveProperty('generationConfig');
   });
 

@@ -45,8 +45,13 @@ describe('openai()', () => {
     expect(p.parse({ choices: [{ message: { content: 'ok' }, finish_reason: 'stop' }] }, { ...res, status: 200 }).text).toBe('ok');
   });
 
-  it("rejects api: 'responses' for now", () => {
-    expect(configError(() => openai({ api: 'responses' })).message).toContain('Responses API');
+  it("speaks the Responses wire with api: 'responses'", () => {
+    const wire = openai({ api: 'responses' }).prepare(
+      { model: 'gpt-5-mini', messages: [{ role: 'user', content: 'hi' }], stream: false },
+      { apiKey: KEY, baseUrl: 'https://api.openai.com/v1', headers: {} },
+    );
+    expect(wire.url).toBe('https://api.openai.com/v1/responses');
+    expect(JSON.parse(wire.body).input).toBeDefined();
   });
 
   it('rejects unknown options', () => {
