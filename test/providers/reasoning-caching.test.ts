@@ -38,7 +38,7 @@ const WIRES: Wire[] = [
   { name: 'openai chat completions', emulator: 'openai', model: 'openai:gpt-5-mini', adapter: () => openai() },
   { name: 'anthropic messages', emulator: 'anthropic', model: 'anthropic:claude-sonnet-4-5', adapter: () => anthropic(), cacheWrite: true },
   { name: 'gemini generateContent', emulator: 'gemini', model: 'gemini:gemini-2.5-flash', adapter: () => gemini() },
-  // { name: 'openai responses', emulator: <its emulator format>, model: 'openai:gpt-5-mini', adapter: () => openai({ api: 'responses' }) },
+  { name: 'openai responses', emulator: 'openai', model: 'openai:gpt-5-mini', adapter: () => openai({ api: 'responses' }) },
 ];
 
 const weatherTool = {
