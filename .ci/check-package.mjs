@@ -76,6 +76,32 @@ try {
   check(traced.includes('llm-fiber'), `ESM loader trace saw the root import (${traced.length} specifiers)`);
   check(badEsm.length === 0, `ESM root loads no optional peer${badEsm.length ? ' (loaded: ' + badEsm.join(', ') + ')' : ''}`);
 
+  // Integration subpaths import without their peers installed (peers load lazily, at first use), in both builds,
+  // and the first use without the peer is a ConfigError that says what to install.
+  const integrations = subpaths.filter((s) => /\/(otel|statsd|redis)$/.test(s));
+  writeFileSync(path.join(scratch, 'integrations.mjs'), `
+    import { createRequire } from 'node:module';
+    const require = createRequire(import.meta.url);
+    const out = {};
+    for (const s of ${JSON.stringify(integrations)}) {
+      const esm = await import(s);
+      const cjs = require(s);
+      out[s] = Object.keys(esm).length > 0 && Object.keys(cjs).length > 0;
+    }
+    const { otel } = await import('llm-fiber/otel');
+    const { Fiber } = await import('llm-fiber');
+    const { startEmulator } = await import('llm-fiber/testing');
+    const emu = await startEmulator();
+    const fiber = new Fiber({ apiKeys: { openai: 'sk-test-key-000000' }, baseUrls: emu.baseUrls, defaultModel: 'gpt-4o-mini' }).use(otel());
+    let code = null;
+    try { await fiber.chat({ messages: 'hi' }); } catch (e) { code = e.code; }
+    await fiber.close(); await emu.close();
+    console.log(JSON.stringify({ out, code }));
+  `);
+  const integ = JSON.parse(run(process.execPath, ['integrations.mjs'], { cwd: scratch }).trim());
+  for (const s of integrations) check(integ.out[s] === true, `${s} imports (ESM and CJS) without its peer installed`);
+  check(integ.code === 'missing_peer', 'otel() without @opentelemetry/api fails at first use with a ConfigError naming the package');
+
   // instanceof across the two builds (branded error classes).
   writeFileSync(path.join(scratch, 'brand.mjs'), `
     import { createRequire } from 'node:module';
