@@ -13,6 +13,8 @@
 // Own options: --protocol openai|anthropic|gemini  --preset prod|dev|none  --harness DIR (or BENCH_HARNESS;
 //   default <repo>/../shared/bench)  --rebuild (npm run build first even if dist/ exists)  --from FILE
 //   --strict (exit 1 when a target is missed)  --ratios-md FILE (write the ratio table there too)
+//   --observability (also run drivers/fiber-obs.mjs — prod + OTel SDK + pino to /dev/null — and print
+//   fiber-obs ÷ fiber for S1 and S2a: issue 6's ≤ 1.05× target)
 // Defaults passed to the harness unless given: --scenario S1,S2,S3,S4,S5  --drivers <floor>,fiber
 //   --json bench/results/<stamp>-<protocol>-<preset>.json
 //
@@ -46,7 +48,7 @@ function parseArgs(argv) {
   const o = {
     protocol: process.env.FIBER_PROTOCOL || 'openai', preset: process.env.FIBER_PRESET || 'prod',
     harness: process.env.BENCH_HARNESS || path.resolve(REPO, '..', 'shared', 'bench'),
-    rebuild: false, from: null, strict: false, ratiosMd: null,
+    rebuild: false, from: null, strict: false, ratiosMd: null, observability: false,
     scenario: null, drivers: null, json: null, md: null, pass: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -56,6 +58,7 @@ function parseArgs(argv) {
     else if (a === '--preset') o.preset = val();
     else if (a === '--harness') o.harness = path.resolve(val());
     else if (a === '--rebuild') o.rebuild = true;
+    else if (a === '--observability') o.observability = true;
     else if (a === '--from') o.from = path.resolve(val());
     else if (a === '--strict') o.strict = true;
     else if (a === '--ratios-md') o.ratiosMd = path.resolve(val());
@@ -184,6 +187,37 @@ function installSnapshot(pkg) {
   return dest;
 }
 
+/** The OTel SDK and pino for drivers/fiber-obs.mjs, at the versions this repo tests with, into the harness copy. */
+function installObservabilityPeers() {
+  const own = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).devDependencies ?? {};
+  const want = ['@opentelemetry/api', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', 'pino'];
+  const missing = want.filter((d) => !existsSync(path.join(WORK, 'node_modules', d, 'package.json')));
+  if (!missing.length) return;
+  log(`installing ${missing.join(', ')} into the harness copy for --observability`);
+  run('npm', ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', ...missing.map((d) => `${d}@${own[d] ?? 'latest'}`)], { cwd: WORK });
+}
+
+/** fiber-obs ÷ fiber, per call and per chunk (issue 6: ≤ 1.05×). */
+function observabilityTable(out) {
+  const results = out.results ?? {};
+  const ok = (sc, d) => (results[sc]?.[d] ?? []).filter((r) => r.ok);
+  const med = (sc, d, f) => median(ok(sc, d).map(f));
+  const rows = [];
+  const row = (metric, sc, f, higherIsFaster = false) => {
+    const a = med(sc, 'fiber', f);
+    const b = med(sc, 'fiber-obs', f);
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return;
+    const cost = higherIsFaster ? a / b : b / a; // as time: ≥ 1 = observability costs
+    rows.push(`| ${metric} | ${nf(a, 2)} | ${nf(b, 2)} | ${x2(cost)} | ${cost <= 1.05 ? 'PASS' : 'MISS'} |`);
+  };
+  row('S1 wall time per call (µs)', 'S1', (r) => r.usPerCall);
+  row('S1 client CPU per call (µs)', 'S1', (r) => r.clientCpuUsPerCall);
+  row('S2a chunks/s (as time per chunk)', 'S2', (r) => r.chunksPerSec, true);
+  row('S2a client CPU per chunk (µs)', 'S2', (r) => r.clientCpuUsPerChunk);
+  if (!rows.length) return null;
+  return ['| metric | fiber | fiber-obs | cost (obs ÷ plain, as time) | ≤ 1.05× |', '| --- | ---: | ---: | ---: | :---: |', ...rows].join('\n');
+}
+
 function installDriver() {
   for (const f of readdirSync(path.join(BENCH_DIR, 'drivers'))) {
     if (f.endsWith('.mjs')) writeFileSync(path.join(WORK, 'drivers', f), readFileSync(path.join(BENCH_DIR, 'drivers', f)), { mode: 0o644 });
@@ -285,6 +319,8 @@ function report(jsonFile) {
   console.log(`\n## Acceptance ratios (issue 3)\n\n${t.text}\n`);
   if (t.failures.length) console.log(`failed runs:\n${t.failures.map((f) => `  ${f}`).join('\n')}\n`);
   console.log(t.misses.length ? `MISSED: ${t.misses.join('; ')}` : t.rows.some((r) => r[6] === 'PASS') ? 'all measured targets met' : 'no target measured');
+  const obs = observabilityTable(out);
+  if (obs) console.log(`\n## Observability overhead (issue 6): prod + metrics + OTel + pino vs prod\n\n${obs}\n`);
   const mdFile = opts.ratiosMd ?? jsonFile.replace(/\.json$/, '') + '.ratios.md';
   writeFileSync(mdFile, `${t.text}\n`);
   log(`ratio table written to ${path.relative(process.cwd(), mdFile)}`);
@@ -324,6 +360,8 @@ process.on('exit', () => { try { if (readFileSync(LOCK, 'utf8') === String(proce
 
 const pkg = ensureBuilt(opts.rebuild);
 prepareHarness(opts.harness);
+// before the snapshot: `npm install` in the harness prunes packages its package.json does not list (llm-fiber)
+if (opts.observability) installObservabilityPeers();
 const snapshot = installSnapshot(pkg);
 const fiberBuild = buildInfo(pkg, snapshot);
 installDriver();
@@ -335,6 +373,7 @@ mkdirSync(path.dirname(json), { recursive: true });
 let drivers = opts.drivers ? opts.drivers.split(',').map((s) => s.trim()).filter(Boolean) : [floor, 'fiber'];
 if (!drivers.includes('fiber')) drivers.push('fiber');
 if (!drivers.includes(floor)) drivers.unshift(floor);
+if (opts.observability && !drivers.includes('fiber-obs')) drivers.push('fiber-obs');
 const args = [path.join(WORK, 'run.mjs'), '--drivers', drivers.join(','), '--scenario', opts.scenario ?? 'S1,S2,S3,S4,S5', '--json', json, ...(opts.md ? ['--md', opts.md] : []), ...opts.pass];
 const env = { ...process.env, FIBER_PROTOCOL: opts.protocol, FIBER_PRESET: opts.preset, FIBER_FOOTPRINT_DIR: snapshot };
 delete env.FIBER_PATH; // our driver imports 'llm-fiber' from the snapshot; the harness's FIBER_PATH logic is not used
