@@ -28,29 +28,35 @@ export interface AttemptRunner {
  */
 export async function runAttempts(ctx: CallContext, runner: AttemptRunner): Promise<void> {
   const plan = ctx.fallback;
-  const models = plan === null ? EMPTY : (ctx.input.fallback ?? plan.models);
+  // The per-call list works with or without the fallback() middleware (which adds defaults and the breaker).
+  const models = ctx.input.fallback ?? (plan === null ? EMPTY : plan.models);
   if (models.length === 0) {
     await runModel(ctx, runner);
     return;
   }
-  const breaker = plan!.breaker;
-  const candidates: Array<{ name: string; provider: string; model: string }> = [{ name: ctx.modelName, provider: ctx.provider, model: ctx.model }];
+  const breaker = plan === null ? null : plan.breaker;
+  const candidates: Array<{ name: string; provider: string; model: string; key: string }> = [
+    { name: ctx.modelName, provider: ctx.provider, model: ctx.model, key: `${ctx.provider}:${ctx.model}` },
+  ];
   const rt = ctx.runtime;
   for (const name of models) {
     const r = rt.registry.resolve(name, { known: rt.known });
-    candidates.push({ name, provider: r.provider, model: r.model });
+    candidates.push({ name, provider: r.provider, model: r.model, key: `${r.provider}:${r.model}` });
   }
-  // The breaker only steers between alternatives: with every candidate cooling down, the first one is tried.
-  let usable = breaker === null ? candidates : candidates.filter((c) => breaker.allows(`${c.provider}:${c.model}`));
-  if (usable.length === 0) usable = [candidates[0]!];
-  for (const c of candidates) {
-    if (!usable.includes(c)) ctx.log('warn', `skipping ${c.provider}:${c.model}: circuit breaker open`, { kind: 'breaker_skip', provider: c.provider, model: c.model });
-  }
+  // The breaker only steers between alternatives. With every candidate cooling down, the first (preferred) one is
+  // tried. Otherwise a model is skipped while it cools down and a later candidate remains; `allows()` is asked
+  // only right before a model would be tried, so a half-open probe is claimed only by a call that makes it.
+  const allOpen = breaker !== null && candidates.every((c) => breaker.state(c.key) === 'open');
   let lastError: FiberError | null = null;
-  for (let i = 0; i < usable.length; i++) {
-    const c = usable[i]!;
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i]!;
+    const isLast = i === candidates.length - 1;
+    if (allOpen ? i > 0 : breaker !== null && !isLast && !breaker.allows(c.key)) {
+      if (!allOpen) ctx.log('warn', `skipping ${c.key}: circuit breaker open`, { kind: 'breaker_skip', provider: c.provider, model: c.model });
+      continue;
+    }
     if (c.provider !== ctx.provider || c.model !== ctx.model) {
-      ctx.log('warn', `falling back to ${c.provider}:${c.model}${lastError ? ` after ${reasonOf(lastError)}` : ''}`, {
+      ctx.log('warn', `falling back to ${c.key}${lastError ? ` after ${reasonOf(lastError)}` : ''}`, {
         kind: 'fallback', provider: c.provider, model: c.model, from: `${ctx.provider}:${ctx.model}`,
         reason: lastError ? reasonOf(lastError) : 'breaker open',
       });
@@ -59,21 +65,20 @@ export async function runAttempts(ctx: CallContext, runner: AttemptRunner): Prom
       ctx.modelName = c.name;
       ctx.request = { ...ctx.request, model: c.model };
     }
-    const key = `${c.provider}:${c.model}`;
     try {
       await runModel(ctx, runner);
-      breaker?.success(key);
+      breaker?.success(c.key);
       return;
     } catch (e) {
       const err = e as FiberError;
-      if (ctx.abortReason !== null || ctx.committed) throw err;
+      if (ctx.abortReason !== null || ctx.committed) { breaker?.settle(c.key); throw err; }
       if (!canFallBack(err)) {
-        breaker?.settle(key);
+        breaker?.settle(c.key);
         throw err;
       }
-      breaker?.failure(key);
+      breaker?.failure(c.key);
       lastError = err;
-      if (i === usable.length - 1) throw err;
+      if (allOpen) throw err;
     }
   }
   throw lastError!;

@@ -235,6 +235,8 @@ export interface FallbackPolicy {
     failure(key: string): void;
     /** The call ended with a failure the breaker does not count (the caller's fault): release a half-open probe. */
     settle(key: string): void;
+    /** The state without claiming anything. */
+    state(key: string): 'closed' | 'open' | 'half-open';
   } | null;
 }
 

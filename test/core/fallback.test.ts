@@ -129,6 +129,33 @@ describe('circuit breaker', () => {
   });
 });
 
+describe('breaker probes and bare stacks', () => {
+  it('does not claim a half-open probe for a model the call never reached', async () => {
+    let now = 0;
+    const fb = fallback({ breaker: { failureThreshold: 1, cooldownMs: 100 }, now: () => now });
+    const f = make({ retry: false }).use(fb);
+    // Open gemini's breaker: primary fails, gemini fails.
+    emu.script({ status: 503, times: 2 });
+    await f.chat({ messages: 'x', fallback: ['gemini-2.0-flash'] }).catch(() => undefined);
+    expect(fb.breaker!.state('gemini:gemini-2.0-flash')).toBe('open');
+    now = 200; // both cooled down: half-open
+    // The primary answers: gemini (a later candidate) is never tried, so its probe stays free.
+    expect((await f.chat({ messages: 'y', fallback: ['gemini-2.0-flash'] })).provider).toBe('openai');
+    expect(fb.breaker!.state('gemini:gemini-2.0-flash')).toBe('half-open');
+    emu.reset();
+    emu.script({ provider: 'openai', status: 503 });
+    // The next call that needs gemini gets to probe it.
+    expect((await f.chat({ messages: 'z', fallback: ['gemini-2.0-flash'] })).provider).toBe('gemini');
+    expect(fb.breaker!.state('gemini:gemini-2.0-flash')).toBe('closed');
+  });
+
+  it('honours a per-call fallback list with preset none', async () => {
+    emu.script({ provider: 'openai', status: 500, times: Infinity });
+    const r = await make({ preset: 'none' }).chat({ messages: 'bare', fallback: ['claude-3-5-haiku-latest'] });
+    expect(r.provider).toBe('anthropic');
+  });
+});
+
 describe('retry budget', () => {
   it('stops retrying once retries pass the budget, and says so', async () => {
     emu.script({ status: 503, times: Infinity });
