@@ -19,6 +19,11 @@ export type SseHandler = (data: string, event: string | undefined) => void;
 
 export class SseParser {
   private rest: Buffer | null = null;
+  /**
+   * Chunks of a line still waiting for its end, beyond `rest`: joined once when a line break arrives, so a hostile
+   * endpoint sending one huge line costs linear, not quadratic, copying.
+   */
+  private pending: Buffer[] | null = null;
   private data = '';
   private hasData = false;
   private eventName: string | undefined = undefined;
@@ -34,7 +39,14 @@ export class SseParser {
     let buf = chunk;
     let pos = 0;
     if (this.rest !== null) {
-      buf = Buffer.concat([this.rest, chunk]);
+      if (!this.skipLF && chunk.indexOf(LF) === -1 && chunk.indexOf(CR) === -1) {
+        // Still inside the same line: keep the piece, copy nothing yet.
+        (this.pending ??= []).push(chunk);
+        return;
+      }
+      const parts = this.pending === null ? [this.rest, chunk] : [this.rest, ...this.pending, chunk];
+      this.pending = null;
+      buf = Buffer.concat(parts);
       this.rest = null;
     }
     const len = buf.length;
@@ -80,6 +92,7 @@ export class SseParser {
   end(): boolean {
     const dropped = this.rest !== null && this.rest.length > 0;
     this.rest = null;
+    this.pending = null;
     if (this.hasData) this.dispatch();
     return dropped;
   }

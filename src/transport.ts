@@ -17,6 +17,8 @@ import type { EventSource, Provider, ResponseInfo, StreamDecoder, StreamEvent, S
 
 /** Stream events buffered ahead of the consumer before the socket is paused. */
 const HIGH_WATER_EVENTS = 1024;
+/** How long a response may stay open after its stream's end marker before the stream ends without it. */
+const END_MARKER_GRACE_MS = 200;
 
 export interface TransportOptions {
   /** Cap on response bytes (a whole JSON body, an error body, or a whole stream). @default 64 MiB */
@@ -310,6 +312,7 @@ class JsonHandler {
   }
 
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
+    if (status < 200) return true; // 1xx interim response: the real one follows
     this.status = status;
     this.raw = rawHeaders;
     // Time to the headers of this attempt: the last (successful) attempt's value is the one the result reports.
@@ -419,6 +422,7 @@ export class StreamCall implements EventSource {
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true; // 1xx interim response (103 Early Hints): the real one follows
     this.resumeFn = resume;
     const ctx = this.ctx;
     const info = new ResponseMeta(status, rawHeaders, ctx.provider, ctx.model, ridHeaderOf(this.provider));
@@ -426,6 +430,7 @@ export class StreamCall implements EventSource {
     ctx.responseHeaders = info.header;
     ctx.responseStatus = status;
     ctx.requestId = info.requestId;
+    if (status < 200) return true; // 1xx interim response (103 Early Hints): the real one follows
     if (status < 200 || status >= 300) {
       this.errChunks = [];
       return true;
@@ -451,7 +456,8 @@ export class StreamCall implements EventSource {
       return false;
     }
     if (this.errChunks !== null) { this.errChunks.push(chunk); return true; }
-    if (this.error !== null || this.ended) return false;
+    if (this.error !== null) return false;
+    if (this.ended) return true; // bytes after the end marker: read and ignored, so the response can complete
     const queue = this.queue;
     const before = queue.length;
     const t = performance.now();
@@ -466,6 +472,12 @@ export class StreamCall implements EventSource {
       this.ctx.contentEvent(t);
       this.wake();
     }
+    if (this.graceTimer === null && this.decoder!.finished) {
+      // The end marker arrived. The body normally completes right after it (onComplete); a server that keeps the
+      // response open would otherwise hold the stream until a deadline. Give it a moment, then end the stream
+      // here and release the connection.
+      this.graceTimer = setTimeout(this.endAtMarker, END_MARKER_GRACE_MS);
+    }
     if (queue.length - this.head >= HIGH_WATER_EVENTS) {
       this.paused = true;
       return false;
@@ -476,6 +488,7 @@ export class StreamCall implements EventSource {
   onComplete(): void {
     const ctx = this.ctx;
     ctx.abortAttempt = null;
+    this.clearGrace();
     if (this.error !== null || this.ended) return;
     if (this.errChunks !== null) {
       const info = this.info!;
@@ -516,9 +529,28 @@ export class StreamCall implements EventSource {
 
   onError(err: Error): void {
     this.ctx.abortAttempt = null;
+    this.clearGrace();
     if (this.error !== null || this.ended) return;
     this.fail(transportError(err, this.ctx, this.info !== null, true));
   }
+
+  private graceTimer: NodeJS.Timeout | null = null;
+
+  private clearGrace(): void {
+    if (this.graceTimer !== null) { clearTimeout(this.graceTimer); this.graceTimer = null; }
+  }
+
+  /** The end marker came but the body did not complete: end the stream now and drop the connection. */
+  private endAtMarker = (): void => {
+    this.graceTimer = null;
+    if (this.error !== null || this.ended) return;
+    this.ended = true;
+    this.wake();
+    const a = this.abortFn;
+    this.abortFn = null;
+    this.ctx.abortAttempt = null;
+    a?.(new AbortError('stream complete; the server kept the response open', { code: 'held_after_end_marker' }));
+  };
 
   // Decoders ignore whatever follows their own end marker; `finished` is read once, when the body ends.
   private onSse = (data: string, name: string | undefined): void => {

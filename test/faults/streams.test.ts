@@ -1,0 +1,341 @@
+/**
+ * Fault matrix: broken streams. Drops, truncated JSON, missing end markers on each provider, in-stream error
+ * events, odd framing and bytes. A stream never ends silently: it ends with `done` or throws a typed error, and
+ * it is retried only while nothing has reached the caller.
+ */
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { OverloadedError, ServerError, StreamError } from '../../src/errors.js';
+import { startEmulator, type Emulator } from '../../src/testing/index.js';
+import { sseChunk, sseEnd, trackHandles, type HandleTracker } from '../helpers/core.js';
+import { chunk, doneOf, expectWithin, faultSuite, head, logsOf, textOf, typesOf, TOTAL_MS, type Kit } from './kit.js';
+
+const { fault, coversTheMatrix } = faultSuite('streams.test.ts');
+
+let emu: Emulator;
+let handles: HandleTracker;
+
+beforeAll(async () => {
+  handles = trackHandles();
+  emu = await startEmulator();
+});
+beforeEach(() => emu.reset());
+afterAll(async () => {
+  await emu.close();
+  await handles.expectAllClosed();
+});
+
+const SSE_CHUNKED = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' };
+const T = { timeouts: { totalMs: TOTAL_MS } };
+const MODEL = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku-latest', gemini: 'gemini-2.0-flash' } as const;
+
+fault('drop-mid-stream', async (kit) => {
+  emu.script({ chunks: ['one', ' two', ' three'], dropAfterEvents: 3 });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'connection_dropped', status: 200, attempts: 1 });
+  expect(textOf(events)).toBe('one two');
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('drop-before-first-event', async (kit) => {
+  emu.script({ dropAfterEvents: 1 });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(textOf(events)).toBe('You said: hi');
+  expect(logsOf(events)).toHaveLength(1);
+  expect(logsOf(events)[0]!.data).toMatchObject({ kind: 'retry', attempt: 1, error: 'StreamError', code: 'connection_dropped' });
+  expect(doneOf(events).attempts).toBe(2);
+  expect(emu.requests).toHaveLength(2);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('drop-mid-stream-no-fallback', async (kit) => {
+  emu.script({ provider: 'openai', chunks: ['one', ' two', ' three'], dropAfterEvents: 3 });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi', fallback: [MODEL.anthropic] }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'connection_dropped', provider: 'openai', attempts: 1 });
+  expect(textOf(events)).toBe('one two');
+  expect(emu.requests.map((r) => r.provider)).toEqual(['openai']);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('truncated-json-first-event', async (kit) => {
+  emu.script({ text: 'Hello world', malformedJson: true, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'invalid_json', retryable: true, attempts: 3 });
+  expect(typesOf(events)).toEqual([]);
+  expect(logsOf(events)).toHaveLength(2);
+  expect(emu.requests).toHaveLength(3);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('truncated-json-mid-stream', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk(sseChunk('a')));
+      c.write(chunk('data: {"id":"chatcmpl-test","choices":[{"index":0,"delta":{"content":"b\n\n'));
+      c.write('0\r\n\r\n');
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'invalid_json', attempts: 1 });
+  expect(textOf(events)).toBe('a');
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+/** A stream of `provider` that ends cleanly without its end marker fails with StreamError missing_end_marker. */
+async function missingEndMarker(kit: Kit, provider: keyof typeof MODEL): Promise<void> {
+  emu.script({ provider, chunks: ['a', 'b', 'c'], omitEndMarker: true });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ model: MODEL[provider], messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'missing_end_marker', provider, retryable: true, attempts: 1 });
+  expect(textOf(events)).toBe('abc');
+  expect(events.some((e) => e.type === 'done')).toBe(false);
+  expect(emu.requests.map((r) => r.provider)).toEqual([provider]);
+  expectWithin(ms, TOTAL_MS);
+}
+
+fault('missing-end-openai', (kit) => missingEndMarker(kit, 'openai'));
+fault('missing-end-anthropic', (kit) => missingEndMarker(kit, 'anthropic'));
+fault('missing-end-gemini', (kit) => missingEndMarker(kit, 'gemini'));
+
+fault('in-stream-error-openai', async (kit) => {
+  // Counted events: the role chunk, 'a', 'b', then the error.
+  emu.script({ chunks: ['a', 'b', 'c'], inStreamError: { after: 3 } });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(ServerError);
+  expect(error).toMatchObject({ status: 500, code: 'server_error', attempts: 1 });
+  expect(textOf(events)).toBe('ab');
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('in-stream-error-anthropic', async (kit) => {
+  // Counted events: message_start, content_block_start, the 'a' delta, then the error.
+  emu.script({ provider: 'anthropic', chunks: ['a', 'b', 'c'], inStreamError: { after: 3 } });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ model: MODEL.anthropic, messages: 'hi' }));
+  expect(error).toBeInstanceOf(OverloadedError);
+  expect(error).toMatchObject({ status: 529, code: 'overloaded_error', provider: 'anthropic', attempts: 1 });
+  expect(textOf(events)).toBe('a');
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('in-stream-error-gemini', async (kit) => {
+  emu.script({ provider: 'gemini', chunks: ['a', 'b', 'c'], inStreamError: { after: 2 } });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ model: MODEL.gemini, messages: 'hi' }));
+  expect(error).toBeInstanceOf(OverloadedError);
+  expect(error).toMatchObject({ status: 503, code: 'UNAVAILABLE', provider: 'gemini', attempts: 1 });
+  expect(textOf(events)).toBe('ab');
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('in-stream-error-before-content', async (kit) => {
+  emu.script({ provider: 'anthropic', inStreamError: { after: 1 } });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ model: MODEL.anthropic, messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(textOf(events)).toBe('You said: hi');
+  expect(logsOf(events)[0]!.data).toMatchObject({ kind: 'retry', error: 'OverloadedError', reason: '529 overloaded_error' });
+  expect(doneOf(events).attempts).toBe(2);
+  expect(emu.requests).toHaveLength(2);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('done-first', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk('data: [DONE]\n\n' + sseChunk('late') + sseEnd()));
+      c.write('0\r\n\r\n');
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(typesOf(events)).toEqual(['done']);
+  expect(doneOf(events)).toMatchObject({ text: '', finishReason: 'other', attempts: 1 });
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('invalid-utf8', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk(Buffer.concat([
+        Buffer.from('data: {"choices":[{"index":0,"delta":{"content":"a'),
+        Buffer.from([0xff, 0xfe, 0xc3]),
+        Buffer.from('b"},"finish_reason":null}]}\n\n'),
+      ])));
+      c.write(chunk(sseEnd()));
+      c.write('0\r\n\r\n');
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(textOf(events)).toBe('a\uFFFD\uFFFD\uFFFDb');
+  expect(doneOf(events)).toMatchObject({ text: 'a\uFFFD\uFFFD\uFFFDb', finishReason: 'stop', attempts: 1 });
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('utf8-split-across-writes', async (kit) => {
+  const event = Buffer.from(sseChunk('price: 5€ today'), 'utf8');
+  const euro = event.indexOf(Buffer.from('€', 'utf8'));
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.socket.setNoDelay(true);
+      c.write(head('200 OK', { 'content-type': 'text/event-stream', connection: 'close' }));
+      c.write(event.subarray(0, euro + 1));
+      c.later(20, () => {
+        c.write(event.subarray(euro + 1));
+        c.socket.end(sseEnd());
+      });
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(textOf(events)).toBe('price: 5€ today');
+  expect(doneOf(events).attempts).toBe(1);
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('truncated-chunked-stream', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk(sseChunk('a')));
+      c.later(20, () => {
+        c.write('40\r\ndata: {"id"');
+        c.later(10, () => c.socket.destroy());
+      });
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'connection_dropped', attempts: 1 });
+  expect(textOf(events)).toBe('a');
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('oversized-stream', async (kit) => {
+  emu.script({ text: Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ') });
+  const f = kit.emuFiber(emu, { ...T, maxResponseBytes: 1_500 });
+  const { error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'response_too_large', retryable: false, attempts: 1 });
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('html-200-stream', async (kit) => {
+  emu.script({ raw: { status: 200, headers: { 'content-type': 'text/html' }, body: '<html><body>Please log in to the Wi-Fi</body></html>' }, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'missing_end_marker', attempts: 3 });
+  expect(typesOf(events)).toEqual([]);
+  expect(logsOf(events)).toHaveLength(2);
+  expect(emu.requests).toHaveLength(3);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('empty-200-stream', async (kit) => {
+  emu.script({ raw: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: '' }, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'missing_end_marker', attempts: 3 });
+  expect(typesOf(events)).toEqual([]);
+  expect(emu.requests).toHaveLength(3);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('reset-mid-stream', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk(sseChunk('a')));
+      c.later(20, () => c.socket.resetAndDestroy());
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'connection_dropped', attempts: 1 });
+  expect((error as StreamError).message).toMatch(/ECONNRESET|reset/i);
+  expect(textOf(events)).toBe('a');
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('one-byte-writes', async (kit) => {
+  const body = sseChunk('hello') + sseChunk(' world') + sseEnd(3, 2);
+  emu.script({ raw: { status: 200, headers: { 'content-type': 'text/event-stream' }, body, splitEvery: 1 } });
+  const f = kit.emuFiber(emu, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(typesOf(events)).toEqual(['chunk', 'chunk', 'usage', 'done']);
+  expect(doneOf(events)).toMatchObject({ text: 'hello world', finishReason: 'stop', attempts: 1, usage: { prompt: 3, completion: 2, total: 5 } });
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('oversized-sse-line', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', { 'content-type': 'text/event-stream', connection: 'close' }));
+      c.write('data: ');
+      c.write(Buffer.alloc(2 * 1024 * 1024, 0x61));
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, { ...T, maxResponseBytes: 1024 * 1024 });
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'response_too_large', retryable: false, attempts: 1 });
+  expect(events).toEqual([]);
+  await srv.closedConn(0);
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('hostile-tool-index', async (kit) => {
+  const fragment = 'data: {"id":"chatcmpl-test","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":1000000,"id":"call_x","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":null}]}\n\n';
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk(fragment + sseEnd()));
+      c.write('0\r\n\r\n');
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(StreamError);
+  expect(error).toMatchObject({ code: 'invalid_tool_call_index', retryable: false, attempts: 1 });
+  expect(typesOf(events)).toEqual([]);
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+coversTheMatrix();
