@@ -39,12 +39,8 @@ import {
 } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/parse-retry-after.js';
 import type { ResponseInfo } from '../../src/types.js';
+import { bodyMessage, errorFields, failureText, parseErrorBody, sdkShouldRetry } from '../shared/error-response.js';
 import type { AnthropicErrorObject } from './wire.js';
-
-/** Provider messages are bounded in our message: they can be long, and the full body stays in `raw`. */
-const MAX_MESSAGE_CHARS = 1000;
-/** How much of a non-JSON body (an HTML gateway page) goes into the message. */
-const MAX_SNIPPET_CHARS = 200;
 
 /** The HTTP status Anthropic's Errors reference lists for each error type (for errors inside a 200 stream). */
 const TYPE_STATUS: ReadonlyMap<string, number> = new Map(Object.entries({
@@ -89,16 +85,10 @@ interface ErrorFacts {
  * throw anthropicError(res, '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
  */
 export function anthropicError(res: ResponseInfo, body: string): FiberError {
-  let raw: unknown;
-  try {
-    raw = body.length > 0 ? JSON.parse(body) : undefined;
-  } catch {
-    // Not JSON (a gateway's HTML page, a plain-text 502): reported by status with a bounded snippet below.
-    raw = undefined;
-  }
+  // Not JSON (a gateway's HTML page, a plain-text 502): reported by status with a bounded snippet.
+  const raw = parseErrorBody(body);
   const err = errorObject(raw);
-  let message = err?.message;
-  if (message === undefined && raw === undefined && body.length > 0) message = 'unexpected response: ' + snippet(body);
+  const message = bodyMessage(err?.message, raw, body);
   return build(res, {
     status: res.status,
     type: err?.type,
@@ -134,16 +124,9 @@ export function anthropicStreamError(res: ResponseInfo, event: { error?: unknown
 
 function build(res: ResponseInfo, facts: ErrorFacts): FiberError {
   const { status, type, raw, requestId, retryAfterMs } = facts;
-  const what = facts.message === undefined ? 'request failed' : bound(facts.message);
-  const message = errorMessage(res.provider, res.model, what, status, requestId);
+  const message = errorMessage(res.provider, res.model, failureText(facts.message), status, requestId);
 
-  let retryable = facts.retryable;
-  if (retryable === undefined) {
-    retryable = status === 408 || status === 409 || status === 429 || status >= 500;
-    const should = res.header('x-should-retry');
-    if (should === 'true') retryable = true;
-    else if (should === 'false') retryable = false;
-  }
+  const retryable = facts.retryable ?? sdkShouldRetry(status, res);
   const init = { provider: res.provider, model: res.model, status, code: type, retryable, requestId, raw };
 
   switch (type) {
@@ -180,31 +163,16 @@ function build(res: ResponseInfo, facts: ErrorFacts): FiberError {
 
 /** The `error` object of a body, tolerating `{"error": "text"}` and bare `{message}` bodies of proxies. */
 function errorObject(raw: unknown): AnthropicErrorObject | undefined {
-  if (raw === null || typeof raw !== 'object') return undefined;
-  const e = (raw as { error?: unknown }).error;
-  if (e !== null && typeof e === 'object') {
-    const o = e as Record<string, unknown>;
-    return {
-      type: typeof o.type === 'string' && o.type !== '' ? o.type : undefined,
-      message: typeof o.message === 'string' ? o.message : undefined,
-    };
-  }
-  if (typeof e === 'string') return { message: e };
-  const m = (raw as { message?: unknown }).message;
-  return typeof m === 'string' ? { message: m } : undefined;
+  const o = errorFields(raw);
+  if (o === undefined) return undefined;
+  return {
+    type: typeof o.type === 'string' && o.type !== '' ? o.type : undefined,
+    message: typeof o.message === 'string' ? o.message : undefined,
+  };
 }
 
 function bodyRequestId(raw: unknown): string | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const id = (raw as { request_id?: unknown }).request_id;
   return typeof id === 'string' && id !== '' ? id : undefined;
-}
-
-function bound(text: string): string {
-  return text.length > MAX_MESSAGE_CHARS ? text.slice(0, MAX_MESSAGE_CHARS) + '…' : text;
-}
-
-function snippet(body: string): string {
-  const flat = body.slice(0, MAX_SNIPPET_CHARS * 2).replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_SNIPPET_CHARS ? flat.slice(0, MAX_SNIPPET_CHARS) + '…' : flat;
 }

@@ -3,9 +3,8 @@
  * body), `stream.ts` (SSE decoder), `errors.ts` (error responses), `wire.ts` (wire types).
  */
 import { ConfigError } from '../../src/errors.js';
-import { validateHeaders } from '../../src/headers.js';
-import { validateBaseUrl } from '../../src/validate-base-url.js';
 import type { NormalizedRequest, Provider, ProviderEnv, ResponseInfo } from '../../src/types.js';
+import { adapterConnection, checkAdapterName, checkApiKey, checkFactoryOptions } from '../shared/factory-options.js';
 import { anthropicError } from './errors.js';
 import { parseMessage } from './parse.js';
 import { ANTHROPIC_VERSION, type AnthropicPrepareConfig, DEFAULT_MAX_TOKENS, prepareMessages } from './prepare.js';
@@ -63,26 +62,16 @@ const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
  * const fiber = new Fiber({ providers: [anthropic({ defaultMaxTokens: 8192, headers: { 'anthropic-beta': 'output-128k-2025-02-19' } })] });
  */
 export function anthropic(options: AnthropicOptions = {}): Provider {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('anthropic: options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`anthropic: unknown option '${key.slice(0, 50)}'`);
-  }
+  checkFactoryOptions('anthropic', options, KNOWN_OPTIONS);
   const { apiKey, baseUrl, headers, name = 'anthropic', version = ANTHROPIC_VERSION, defaultMaxTokens = DEFAULT_MAX_TOKENS } = options;
-  if (typeof name !== 'string' || name === '') throw new ConfigError('anthropic: `name` must be a non-empty string');
+  checkAdapterName('anthropic', name);
   const label = name;
-  // Never echo the key: only say what is wrong with it.
-  if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) throw new ConfigError(`${label}: \`apiKey\` must be a non-empty string`);
+  checkApiKey(label, apiKey);
   if (typeof version !== 'string' || version === '' || !HEADER_VALUE.test(version)) throw new ConfigError(`${label}: \`version\` must be a non-empty header value such as '2023-06-01'`);
   if (typeof defaultMaxTokens !== 'number' || !Number.isSafeInteger(defaultMaxTokens) || defaultMaxTokens < 1) {
     throw new ConfigError(`${label}: \`defaultMaxTokens\` must be a positive integer`);
   }
-  const url = baseUrl === undefined ? undefined : validateBaseUrl(baseUrl, `${label}: \`baseUrl\``);
-  const checkedHeaders = headers === undefined ? undefined : validateHeaders(headers, `${label}: \`headers\``);
-
-  const adapterOptions: { apiKey?: string; baseUrl?: string; headers?: Record<string, string> } = {};
-  if (apiKey !== undefined) adapterOptions.apiKey = apiKey;
-  if (url !== undefined) adapterOptions.baseUrl = url;
-  if (checkedHeaders !== undefined) adapterOptions.headers = checkedHeaders;
+  const adapterOptions = adapterConnection(label, apiKey, baseUrl, headers);
 
   const config: AnthropicPrepareConfig = Object.freeze({ name, version, defaultMaxTokens });
 

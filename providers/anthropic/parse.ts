@@ -2,8 +2,8 @@
  * A non-streaming Messages API body → `ParsedResult`, plus the pieces the stream decoder shares (stop reasons,
  * usage, tool inputs). Normalization rules: shared/fixtures/README.md.
  */
-import { errorMessage, ServerError } from '../../src/errors.js';
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
+import { invalidResponse } from '../shared/response-errors.js';
 import type { AnthropicContentBlock, AnthropicMessage, AnthropicUsageWire } from './wire.js';
 
 /** Nesting depth beyond which tool input is not walked for `__proto__` keys (the API's JSON is far shallower). */
@@ -22,14 +22,7 @@ const MAX_INPUT_DEPTH = 64;
  */
 export function parseMessage(body: unknown, res: ResponseInfo): ParsedResult {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ServerError(errorMessage(res.provider, res.model, 'response body is not a message object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_response',
-      retryable: false,
-      requestId: res.requestId,
-    });
+    throw invalidResponse(res, 'response body is not a message object');
   }
   const b = body as AnthropicMessage;
   let text = '';

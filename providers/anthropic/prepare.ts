@@ -5,6 +5,8 @@
  */
 import { BadRequestError, errorMessage } from '../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ToolSpec, WireRequest } from '../../src/types.js';
+import { assignProviderOptions } from '../shared/provider-options.js';
+import { shown, unsupportedOption } from '../shared/request-errors.js';
 import type {
   AnthropicBlockParam,
   AnthropicCacheControl,
@@ -124,14 +126,7 @@ export function prepareMessages(req: NormalizedRequest, env: ProviderEnv, config
   const cache = cacheControl(req.promptCache);
   if (cache !== undefined) placeCacheBreakpoints(body, cache);
   if (req.stream) body.stream = true;
-  const extra = req.providerOptions;
-  if (extra !== undefined) {
-    for (const key in extra) {
-      if (!Object.prototype.hasOwnProperty.call(extra, key)) continue;
-      if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
-      body[key] = extra[key];
-    }
-  }
+  assignProviderOptions(body, req.providerOptions);
 
   const headers: Record<string, string> = env.apiKey
     ? { 'content-type': 'application/json', 'x-api-key': env.apiKey, 'anthropic-version': config.version }
@@ -191,15 +186,6 @@ function betaHas(headers: Record<string, string>, feature: string): boolean {
     if (key.toLowerCase() === 'anthropic-beta' && headers[key]!.includes(feature)) return true;
   }
   return false;
-}
-
-function unsupportedOption(name: string, model: string, option: string, why: string): BadRequestError {
-  return new BadRequestError(errorMessage(name, model, `${option} is not supported: ${why}`), {
-    provider: name,
-    model,
-    code: 'unsupported_option',
-    retryable: false,
-  });
 }
 
 /** `promptCache` → the `cache_control` value of every breakpoint, or undefined for none (`'off'`, absent). */
@@ -457,10 +443,6 @@ function anthropicBlocks(providerData: Record<string, unknown> | undefined): rea
 }
 
 /** A caller-supplied string, bounded for an error message. */
-function shown(s: string): string {
-  return s.length > 60 ? s.slice(0, 60) + '…' : s;
-}
-
 function textBlocks(text: string): AnthropicBlockParam[] {
   return text === '' ? [] : [{ type: 'text', text }];
 }

@@ -20,19 +20,15 @@
  * The per-event path allocates nothing beyond `JSON.parse` and the event it pushes; block slots are allocated once
  * per content block, not per delta.
  */
-import { errorMessage, ServerError, StreamError } from '../../src/errors.js';
 import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../src/types.js';
+import { parseToolArguments } from '../shared/parse-tool-arguments.js';
+import { invalidStreamIndex, invalidStreamJson } from '../shared/response-errors.js';
 import { anthropicStreamError } from './errors.js';
 import { mapStopReason, thinkingTokens, toolInput } from './parse.js';
 import type { AnthropicContentBlock, AnthropicStreamEvent, AnthropicUsageWire } from './wire.js';
 
 /** Content-block indices beyond this are refused: a hostile index must not make us walk a huge sparse array. */
 const MAX_BLOCK_INDEX = 4096;
-
-/** Reviver for tool-call JSON: drops `__proto__` keys so model output cannot reach a prototype. */
-function reviveArgument(key: string, value: unknown): unknown {
-  return key === '__proto__' ? undefined : value;
-}
 
 /** An open content block. Text blocks need no state and share one slot. */
 type BlockSlot =
@@ -86,9 +82,9 @@ export class AnthropicStreamDecoder implements StreamDecoder {
     try {
       ev = JSON.parse(data);
     } catch {
-      throw this.invalidJson();
+      throw invalidStreamJson(this.res);
     }
-    if (ev === null || typeof ev !== 'object') throw this.invalidJson();
+    if (ev === null || typeof ev !== 'object') throw invalidStreamJson(this.res);
 
     switch (eventName ?? ev.type) {
       case 'content_block_delta':
@@ -253,16 +249,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
    * (or only `""` ones: a call without arguments) keeps the `input` it started with, normally `{}`.
    */
   private arguments(json: string, startInput: unknown, name: string): Record<string, unknown> {
-    if (json === '') return toolInput(startInput);
-    let value: unknown;
-    try {
-      value = JSON.parse(json, reviveArgument);
-    } catch {
-      // No `cause`: V8's SyntaxError message quotes the argument text, which is model output we keep out of errors.
-      throw this.invalidArguments(name);
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw this.invalidArguments(name);
-    return value as Record<string, unknown>;
+    return json === '' ? toolInput(startInput) : parseToolArguments(json, name, this.res);
   }
 
   private mergeUsage(u: AnthropicUsageWire): void {
@@ -311,44 +298,9 @@ export class AnthropicStreamDecoder implements StreamDecoder {
   private index(ev: AnthropicStreamEvent): number {
     const index = ev.index;
     if (index === undefined) return 0;
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > MAX_BLOCK_INDEX) throw this.badIndex();
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > MAX_BLOCK_INDEX) {
+      throw invalidStreamIndex(this.res, 'stream content block has an invalid index', 'invalid_content_block_index');
+    }
     return index;
-  }
-
-  private invalidJson(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream event is not a JSON object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_json',
-      retryable: true,
-      requestId: res.requestId,
-    });
-  }
-
-  private badIndex(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream content block has an invalid index', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_content_block_index',
-      retryable: false,
-      requestId: res.requestId,
-    });
-  }
-
-  private invalidArguments(name: string): ServerError {
-    const res = this.res;
-    const shown = name.length > 100 ? name.slice(0, 100) + '…' : name;
-    return new ServerError(errorMessage(res.provider, res.model, `tool call '${shown}' has arguments that are not a JSON object`, res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_tool_arguments',
-      retryable: false,
-      requestId: res.requestId,
-    });
   }
 }

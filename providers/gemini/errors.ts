@@ -34,12 +34,9 @@ import {
 } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/parse-retry-after.js';
 import type { ResponseInfo } from '../../src/types.js';
+import { bodyMessage, failureText } from '../shared/error-response.js';
 import type { GeminiStatus } from './wire.js';
 
-/** Provider messages are bounded in our message: they can be long, and the full body stays in `raw`. */
-const MAX_MESSAGE_CHARS = 1000;
-/** How much of a non-JSON body (an HTML gateway page) goes into the message. */
-const MAX_SNIPPET_CHARS = 200;
 /** `@google/genai`'s retry list (SOURCES.md item 15). */
 const RETRYABLE_STATUS: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 /**
@@ -70,8 +67,7 @@ interface ErrorFacts {
 export function geminiError(res: ResponseInfo, body: string): FiberError {
   const raw = parseBody(body);
   const err = statusObject(raw);
-  let message = err?.message;
-  if (message === undefined && raw === undefined && body.length > 0) message = 'unexpected response: ' + snippet(body);
+  const message = bodyMessage(err?.message, raw, body);
   return build(res, { status: res.status, err, message, raw, retryable: RETRYABLE_STATUS.has(res.status) }, parseRetryAfter(res.header));
 }
 
@@ -117,8 +113,7 @@ function build(res: ResponseInfo, facts: ErrorFacts, headerRetryAfterMs: number 
   const { status, err, raw, retryable } = facts;
   const code = typeof err?.status === 'string' && err.status !== '' ? err.status : undefined;
   const requestId = res.requestId;
-  const what = facts.message === undefined ? 'request failed' : bound(facts.message);
-  const message = errorMessage(res.provider, res.model, what, status, requestId);
+  const message = errorMessage(res.provider, res.model, failureText(facts.message), status, requestId);
   const init = { provider: res.provider, model: res.model, status, code, retryable, requestId, raw };
 
   if (status === 401 || status === 403 || hasReason(err, 'API_KEY_INVALID')) return new AuthError(message, init);
@@ -187,13 +182,4 @@ function hasReason(err: GeminiStatus | undefined, reason: string): boolean {
     if (d !== null && typeof d === 'object' && d.reason === reason) return true;
   }
   return false;
-}
-
-function bound(text: string): string {
-  return text.length > MAX_MESSAGE_CHARS ? text.slice(0, MAX_MESSAGE_CHARS) + '…' : text;
-}
-
-function snippet(body: string): string {
-  const flat = body.slice(0, MAX_SNIPPET_CHARS * 2).replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_SNIPPET_CHARS ? flat.slice(0, MAX_SNIPPET_CHARS) + '…' : flat;
 }

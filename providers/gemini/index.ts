@@ -3,9 +3,8 @@
  * `stream.ts` (SSE decoder), `errors.ts` (error responses), `wire.ts` (wire types).
  */
 import { ConfigError } from '../../src/errors.js';
-import { validateHeaders } from '../../src/headers.js';
-import { validateBaseUrl } from '../../src/validate-base-url.js';
 import type { NormalizedRequest, Provider, ProviderEnv, ResponseInfo } from '../../src/types.js';
+import { adapterConnection, checkAdapterName, checkApiKey, checkFactoryOptions } from '../shared/factory-options.js';
 import { geminiError } from './errors.js';
 import { parseGenerateContent } from './parse.js';
 import { type GeminiApiVersion, prepareGenerateContent } from './prepare.js';
@@ -50,23 +49,14 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['apiKey', 'baseUrl', 'header
  * const fiber = new Fiber({ providers: [gemini({ apiVersion: 'v1' })] });
  */
 export function gemini(options: GeminiOptions = {}): Provider {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('gemini: options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`gemini: unknown option '${key.slice(0, 50)}'`);
-  }
+  checkFactoryOptions('gemini', options, KNOWN_OPTIONS);
   const { apiKey, baseUrl, headers, name = 'gemini', apiVersion = 'v1beta' } = options;
-  if (typeof name !== 'string' || name === '') throw new ConfigError('gemini: `name` must be a non-empty string');
+  checkAdapterName('gemini', name);
   const label = name;
   if (apiVersion !== 'v1beta' && apiVersion !== 'v1') throw new ConfigError(`${label}: \`apiVersion\` must be 'v1beta' or 'v1'`);
-  // Never echo the key: only say what is wrong with it.
-  if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) throw new ConfigError(`${label}: \`apiKey\` must be a non-empty string`);
-  const url = baseUrl === undefined ? undefined : validateBaseUrl(baseUrl, `${label}: \`baseUrl\``, { noQuery: true });
-  const checkedHeaders = headers === undefined ? undefined : validateHeaders(headers, `${label}() headers`);
-
-  const adapterOptions: { apiKey?: string; baseUrl?: string; headers?: Record<string, string> } = {};
-  if (apiKey !== undefined) adapterOptions.apiKey = apiKey;
-  if (url !== undefined) adapterOptions.baseUrl = url;
-  if (checkedHeaders !== undefined) adapterOptions.headers = checkedHeaders;
+  checkApiKey(label, apiKey);
+  // No query string: a `?key=` there would put the key in every URL.
+  const adapterOptions = adapterConnection(label, apiKey, baseUrl, headers, { noQuery: true, headersLabel: `${label}() headers` });
 
   return {
     name,

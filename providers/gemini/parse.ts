@@ -8,8 +8,8 @@
  * (`gemini/safety-finish`, `gemini/prompt-blocked`) and as OpenAI's `content_filter` finish reason is reported.
  * The caller decides whether that is an error; a blocked prompt is not retryable anyway.
  */
-import { errorMessage, ServerError } from '../../src/errors.js';
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
+import { invalidResponse, invalidToolArguments } from '../shared/response-errors.js';
 import type { GeminiFunctionCall, GeminiGenerateContentResponse, GeminiPart, GeminiUsageMetadata } from './wire.js';
 
 /**
@@ -25,14 +25,7 @@ import type { GeminiFunctionCall, GeminiGenerateContentResponse, GeminiPart, Gem
  */
 export function parseGenerateContent(body: unknown, res: ResponseInfo): ParsedResult {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ServerError(errorMessage(res.provider, res.model, 'response body is not a GenerateContentResponse object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_response',
-      retryable: false,
-      requestId: res.requestId,
-    });
+    throw invalidResponse(res, 'response body is not a GenerateContentResponse object');
   }
   const b = body as GeminiGenerateContentResponse;
   const candidate = Array.isArray(b.candidates) ? b.candidates[0] : undefined;
@@ -143,7 +136,7 @@ export function toToolCall(call: GeminiFunctionCall, index: number, res: Respons
   let parsed: Record<string, unknown>;
   if (args === undefined || args === null) parsed = {};
   else if (typeof args === 'object' && !Array.isArray(args)) parsed = withoutProto(args, 0) as Record<string, unknown>;
-  else throw invalidArguments(name, res);
+  else throw invalidToolArguments(res, name);
   return { id: typeof call.id === 'string' && call.id !== '' ? call.id : `call_${index}`, name, arguments: parsed };
 }
 
@@ -185,18 +178,6 @@ function copyObject(obj: Record<string, unknown>): Record<string, unknown> {
     Object.defineProperty(out, key, { value: obj[key], enumerable: true, writable: true, configurable: true });
   }
   return out;
-}
-
-function invalidArguments(name: string, res: ResponseInfo): ServerError {
-  const shown = name.length > 100 ? name.slice(0, 100) + '…' : name;
-  return new ServerError(errorMessage(res.provider, res.model, `tool call '${shown}' has arguments that are not a JSON object`, res.status, res.requestId), {
-    provider: res.provider,
-    model: res.model,
-    status: res.status,
-    code: 'invalid_tool_arguments',
-    retryable: false,
-    requestId: res.requestId,
-  });
 }
 
 function num(v: unknown): number {

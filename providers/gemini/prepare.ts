@@ -21,6 +21,9 @@
  */
 import { BadRequestError, errorMessage } from '../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ReasoningOptions, ToolCall, ToolSpec, WireRequest } from '../../src/types.js';
+import { decodedLength, mb } from '../shared/inline-size.js';
+import { isForbiddenKey } from '../shared/provider-options.js';
+import { shown, unsupportedOption, unsupportedPart } from '../shared/request-errors.js';
 import type {
   GeminiContent,
   GeminiGenerateContentBody,
@@ -80,11 +83,6 @@ const NO_THINKING = /^(?:models\/)?gemini-(?:1\.|2\.0)/;
 /** Gemini 2.5 models take `thinkingBudget`; 2.5 Pro cannot turn thinking off. */
 const BUDGET_THINKING = /^(?:models\/)?gemini-2\.5/;
 const ALWAYS_THINKS = /^(?:models\/)?gemini-2\.5-pro/;
-
-/** Keys of `providerOptions` that are never copied (prototype pollution). */
-function isForbiddenKey(key: string): boolean {
-  return key === '__proto__' || key === 'constructor' || key === 'prototype';
-}
 
 /**
  * Build the Gemini request for a normalized request.
@@ -192,15 +190,6 @@ export function thinkingConfig(r: ReasoningOptions, model: string, name: string)
   // No thought text is asked for when thinking is off.
   if (summary && thinking.thinkingBudget !== 0) thinking.includeThoughts = true;
   return thinking;
-}
-
-function unsupportedOption(name: string, model: string, option: string, why: string): BadRequestError {
-  return new BadRequestError(errorMessage(name, model, `${option} is not supported: ${why}`), {
-    provider: name,
-    model,
-    code: 'unsupported_option',
-    retryable: false,
-  });
 }
 
 /**
@@ -352,22 +341,6 @@ function countInline(inline: InlineBudget, data: string, type: string, where: st
   }
 }
 
-/** Bytes a base64 string decodes to, without decoding it. */
-function decodedLength(b64: string): number {
-  let end = b64.length;
-  while (end > 0 && (b64.charCodeAt(end - 1) === 0x3d || b64.charCodeAt(end - 1) <= 0x20)) end--;
-  return Math.floor((end * 3) / 4);
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-}
-
-/** A caller-supplied string, bounded for an error message. */
-function shown(s: string): string {
-  return s.length > 60 ? s.slice(0, 60) + '…' : s;
-}
-
 /** `BadRequestError` naming the model and the part. */
 function partError(type: string, where: string, why: string, model: string, name: string, code = 'unsupported_content_part'): BadRequestError {
   return new BadRequestError(errorMessage(name, model, `content part type '${type}' (${where}) ${why}`), {
@@ -479,15 +452,6 @@ function mapToolChoice(choice: NonNullable<NormalizedRequest['toolChoice']>): Ge
     default:
       return { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: [choice.name] } };
   }
-}
-
-function unsupportedPart(type: string, where: string, model: string, name: string): BadRequestError {
-  return new BadRequestError(errorMessage(name, model, `content part type '${type}' is not supported ${where}`), {
-    provider: name,
-    model,
-    code: 'unsupported_content_part',
-    retryable: false,
-  });
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

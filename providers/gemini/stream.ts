@@ -16,8 +16,8 @@
  * This runs once per chunk on the hot path, so it allocates nothing beyond `JSON.parse` and the events it pushes
  * (plus one array slot per part, kept in case the model signs a part: see `providerData`).
  */
-import { errorMessage, StreamError } from '../../src/errors.js';
 import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../src/types.js';
+import { invalidStreamJson } from '../shared/response-errors.js';
 import { geminiStreamError } from './errors.js';
 import { mapFinishReason, mapUsage, toToolCall } from './parse.js';
 import type { GeminiGenerateContentResponse, GeminiPart, GeminiUsageMetadata } from './wire.js';
@@ -58,9 +58,9 @@ export class GeminiStreamDecoder implements StreamDecoder {
     try {
       chunk = JSON.parse(data);
     } catch {
-      throw this.invalidJson();
+      throw invalidStreamJson(this.res);
     }
-    if (chunk === null || typeof chunk !== 'object' || Array.isArray(chunk)) throw this.invalidJson();
+    if (chunk === null || typeof chunk !== 'object' || Array.isArray(chunk)) throw invalidStreamJson(this.res);
     if (chunk.error !== undefined && chunk.error !== null) throw geminiStreamError(this.res, chunk);
     this.raw = chunk;
 
@@ -145,18 +145,6 @@ export class GeminiStreamDecoder implements StreamDecoder {
         out.push({ type: 'tool_call', toolCall, t });
       }
     }
-  }
-
-  private invalidJson(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream event is not a JSON object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_json',
-      retryable: true,
-      requestId: res.requestId,
-    });
   }
 }
 

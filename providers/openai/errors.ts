@@ -32,12 +32,8 @@ import {
 } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/parse-retry-after.js';
 import type { ResponseInfo } from '../../src/types.js';
+import { bodyMessage, errorFields, failureText, parseErrorBody, sdkShouldRetry } from '../shared/error-response.js';
 import type { OpenAIErrorObject } from './wire.js';
-
-/** Provider messages are bounded in our message: they can be long, and the full body stays in `raw`. */
-const MAX_MESSAGE_CHARS = 1000;
-/** How much of a non-JSON body (an HTML gateway page) goes into the message. */
-const MAX_SNIPPET_CHARS = 200;
 
 /**
  * HTTP status for an error type or code reported inside a 200 stream, per OpenAI's error reference. Anything
@@ -84,16 +80,10 @@ interface ErrorFacts {
  * throw openaiError(res, '{"error":{"message":"Rate limit reached","type":"tokens","code":"rate_limit_exceeded"}}');
  */
 export function openaiError(res: ResponseInfo, body: string): FiberError {
-  let raw: unknown;
-  try {
-    raw = body.length > 0 ? JSON.parse(body) : undefined;
-  } catch {
-    // Not JSON (a gateway's HTML page, a plain-text 502): reported by status with a bounded snippet below.
-    raw = undefined;
-  }
+  // Not JSON (a gateway's HTML page, a plain-text 502): reported by status with a bounded snippet.
+  const raw = parseErrorBody(body);
   const err = errorObject(raw);
-  let message = err?.message;
-  if (message === undefined && raw === undefined && body.length > 0) message = 'unexpected response: ' + snippet(body);
+  const message = bodyMessage(err?.message, raw, body);
   return build(res, { status: res.status, message, code: codeOf(err), raw, retryable: undefined }, true);
 }
 
@@ -113,18 +103,9 @@ export function openaiStreamError(res: ResponseInfo, chunk: { error?: unknown })
 function build(res: ResponseInfo, facts: ErrorFacts, useHeaders: boolean): FiberError {
   const { status, code, raw } = facts;
   const requestId = res.requestId ?? res.header('x-request-id');
-  const what = facts.message === undefined ? 'request failed' : bound(facts.message);
-  const message = errorMessage(res.provider, res.model, what, status, requestId);
+  const message = errorMessage(res.provider, res.model, failureText(facts.message), status, requestId);
   const isQuota = code === 'insufficient_quota' || errorObject(raw)?.type === 'insufficient_quota';
-
-  let retryable = facts.retryable;
-  if (retryable === undefined) {
-    retryable = status === 408 || status === 409 || status === 429 || status >= 500;
-    if (isQuota) retryable = false;
-    const should = res.header('x-should-retry');
-    if (should === 'true') retryable = true;
-    else if (should === 'false') retryable = false;
-  }
+  const retryable = facts.retryable ?? sdkShouldRetry(status, res, isQuota);
   const retryAfterMs = useHeaders ? parseRetryAfter(res.header) : undefined;
   const init = { provider: res.provider, model: res.model, status, code, retryable, requestId, raw };
 
@@ -142,32 +123,17 @@ function build(res: ResponseInfo, facts: ErrorFacts, useHeaders: boolean): Fiber
 
 /** The `error` object of a body, tolerating `{"error": "text"}` and bare `{message}` bodies of compatible servers. */
 function errorObject(raw: unknown): OpenAIErrorObject | undefined {
-  if (raw === null || typeof raw !== 'object') return undefined;
-  const e = (raw as { error?: unknown }).error;
-  if (e !== null && typeof e === 'object') {
-    const o = e as Record<string, unknown>;
-    return {
-      message: typeof o.message === 'string' ? o.message : undefined,
-      type: typeof o.type === 'string' ? o.type : undefined,
-      code: typeof o.code === 'string' || typeof o.code === 'number' ? o.code : undefined,
-    };
-  }
-  if (typeof e === 'string') return { message: e };
-  const m = (raw as { message?: unknown }).message;
-  return typeof m === 'string' ? { message: m } : undefined;
+  const o = errorFields(raw);
+  if (o === undefined) return undefined;
+  return {
+    message: typeof o.message === 'string' ? o.message : undefined,
+    type: typeof o.type === 'string' ? o.type : undefined,
+    code: typeof o.code === 'string' || typeof o.code === 'number' ? o.code : undefined,
+  };
 }
 
 function codeOf(err: OpenAIErrorObject | undefined): string | undefined {
   if (err === undefined) return undefined;
   if (err.code !== undefined && err.code !== null && err.code !== '') return String(err.code);
   return typeof err.type === 'string' && err.type !== '' ? err.type : undefined;
-}
-
-function bound(text: string): string {
-  return text.length > MAX_MESSAGE_CHARS ? text.slice(0, MAX_MESSAGE_CHARS) + '…' : text;
-}
-
-function snippet(body: string): string {
-  const flat = body.slice(0, MAX_SNIPPET_CHARS * 2).replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_SNIPPET_CHARS ? flat.slice(0, MAX_SNIPPET_CHARS) + '…' : flat;
 }

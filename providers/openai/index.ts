@@ -4,9 +4,8 @@
  * same files under `responses/` for the Responses API. Both wires share `errors.ts`: their error bodies are alike.
  */
 import { ConfigError } from '../../src/errors.js';
-import { validateHeaders } from '../../src/headers.js';
-import { validateBaseUrl } from '../../src/validate-base-url.js';
 import type { NormalizedRequest, ProviderEnv, Provider, ResponseInfo } from '../../src/types.js';
+import { adapterConnection, checkAdapterName, checkApiKey, checkFactoryOptions } from '../shared/factory-options.js';
 import { openaiError } from './errors.js';
 import { parseChat } from './parse.js';
 import { prepareChat } from './prepare.js';
@@ -64,23 +63,13 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['apiKey', 'baseUrl', 'header
  * const fiber = new Fiber({ providers: [openai({ baseUrl: 'https://my-proxy.example/v1' })] });
  */
 export function openai(options: OpenAIOptions = {}): Provider {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('openai: options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`openai: unknown option '${key.slice(0, 50)}'`);
-  }
+  checkFactoryOptions('openai', options, KNOWN_OPTIONS);
   const { apiKey, baseUrl, headers, api = 'chat', name = 'openai' } = options;
-  if (typeof name !== 'string' || name === '') throw new ConfigError('openai: `name` must be a non-empty string');
+  checkAdapterName('openai', name);
   const label = name;
   if (api !== 'chat' && api !== 'responses') throw new ConfigError(`${label}: \`api\` must be 'chat' or 'responses'`);
-  // Never echo the key: only say what is wrong with it.
-  if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) throw new ConfigError(`${label}: \`apiKey\` must be a non-empty string`);
-  const url = baseUrl === undefined ? undefined : validateBaseUrl(baseUrl, `${label}: \`baseUrl\``);
-  const checkedHeaders = headers === undefined ? undefined : validateHeaders(headers, `${label}: \`headers\``);
-
-  const adapterOptions: { apiKey?: string; baseUrl?: string; headers?: Record<string, string> } = {};
-  if (apiKey !== undefined) adapterOptions.apiKey = apiKey;
-  if (url !== undefined) adapterOptions.baseUrl = url;
-  if (checkedHeaders !== undefined) adapterOptions.headers = checkedHeaders;
+  checkApiKey(label, apiKey);
+  const adapterOptions = adapterConnection(label, apiKey, baseUrl, headers);
 
   return {
     name,

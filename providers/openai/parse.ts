@@ -1,9 +1,10 @@
 /**
  * A non-streaming Chat Completions body → `ParsedResult`, plus the pieces the stream decoder shares (finish
- * reasons, usage, tool-call arguments). Normalization rules: shared/fixtures/README.md.
+ * reasons, usage, reasoning text); tool-call arguments are parsed by `../shared/parse-tool-arguments.ts`. Normalization rules: shared/fixtures/README.md.
  */
-import { errorMessage, ServerError } from '../../src/errors.js';
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
+import { parseToolArguments } from '../shared/parse-tool-arguments.js';
+import { invalidResponse } from '../shared/response-errors.js';
 import type { OpenAIChatCompletion, OpenAIUsageWire } from './wire.js';
 
 /**
@@ -19,14 +20,7 @@ import type { OpenAIChatCompletion, OpenAIUsageWire } from './wire.js';
  */
 export function parseChat(body: unknown, res: ResponseInfo): ParsedResult {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ServerError(errorMessage(res.provider, res.model, 'response body is not a chat completion object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_response',
-      retryable: false,
-      requestId: res.requestId,
-    });
+    throw invalidResponse(res, 'response body is not a chat completion object');
   }
   const b = body as OpenAIChatCompletion;
   const choice = Array.isArray(b.choices) ? b.choices[0] : undefined;
@@ -113,39 +107,6 @@ export function mapUsage(u: OpenAIUsageWire): Usage {
   return usage;
 }
 
-/** Drops `__proto__` keys so model output cannot reach a prototype when callers `Object.assign` the arguments. */
-function reviveArgument(key: string, value: unknown): unknown {
-  return key === '__proto__' ? undefined : value;
-}
-
-/**
- * Parse a tool call's JSON argument string. `""` (or absent) is `{}`. Anything that is not a JSON object throws
- * `ServerError` with code `invalid_tool_arguments`; the message names the tool but never quotes the arguments.
- */
-export function parseToolArguments(args: string | undefined | null, name: string, res: ResponseInfo): Record<string, unknown> {
-  if (args === undefined || args === null || args === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(args, reviveArgument);
-  } catch {
-    // No `cause`: V8's SyntaxError message quotes the argument text, which is model output we keep out of errors.
-    throw invalidArguments(name, res);
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidArguments(name, res);
-  return value as Record<string, unknown>;
-}
-
-function invalidArguments(name: string, res: ResponseInfo): ServerError {
-  const shown = name.length > 100 ? name.slice(0, 100) + '…' : name;
-  return new ServerError(errorMessage(res.provider, res.model, `tool call '${shown}' has arguments that are not a JSON object`, res.status, res.requestId), {
-    provider: res.provider,
-    model: res.model,
-    status: res.status,
-    code: 'invalid_tool_arguments',
-    retryable: false,
-    requestId: res.requestId,
-  });
-}
 
 function num(v: unknown): number {
   return typeof v === 'number' ? v : 0;

@@ -5,6 +5,9 @@
  */
 import { BadRequestError, errorMessage } from '../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ToolCall, ToolSpec, WireRequest } from '../../src/types.js';
+import { decodedLength, mb } from '../shared/inline-size.js';
+import { assignProviderOptions } from '../shared/provider-options.js';
+import { shown, unsupportedOption } from '../shared/request-errors.js';
 import type { OpenAIChatBody, OpenAIContentPart, OpenAIMessage, OpenAITool, OpenAIToolCallWire, OpenAIToolChoice } from './wire.js';
 
 /**
@@ -81,14 +84,7 @@ export function prepareChat(req: NormalizedRequest, env: ProviderEnv, name = 'op
     body.stream = true;
     if (dialect.streamUsage) body.stream_options = { include_usage: true };
   }
-  const extra = req.providerOptions;
-  if (extra !== undefined) {
-    for (const key in extra) {
-      if (!Object.prototype.hasOwnProperty.call(extra, key)) continue;
-      if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
-      body[key] = extra[key];
-    }
-  }
+  assignProviderOptions(body, req.providerOptions);
 
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (env.apiKey) {
@@ -161,15 +157,6 @@ export function reasoningEffort(reasoning: NonNullable<NormalizedRequest['reason
     throw unsupportedOption(name, model, `reasoning.effort '${effort}'`, "o-series models take 'low', 'medium' or 'high'");
   }
   return effort;
-}
-
-function unsupportedOption(name: string, model: string, option: string, why: string): BadRequestError {
-  return new BadRequestError(errorMessage(name, model, `${option} is not supported: ${why}`), {
-    provider: name,
-    model,
-    code: 'unsupported_option',
-    retryable: false,
-  });
 }
 
 function mapMessages(messages: readonly ChatMessage[], parts: PartMapper): OpenAIMessage[] {
@@ -296,22 +283,6 @@ function parseDataUrl(url: string): { mediaType: string; base64: boolean; data: 
   const meta = url.slice(5, comma);
   const base64 = meta.endsWith(';base64');
   return { mediaType: base64 ? meta.slice(0, -7) : meta, base64, data: url.slice(comma + 1) };
-}
-
-/** Bytes a base64 string decodes to, without decoding it (padding and a trailing newline tolerated). */
-export function decodedLength(b64: string): number {
-  let end = b64.length;
-  while (end > 0 && (b64.charCodeAt(end - 1) === 0x3d /* = */ || b64.charCodeAt(end - 1) <= 0x20)) end--;
-  return Math.floor((end * 3) / 4);
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-}
-
-/** A caller-supplied string, bounded for an error message. */
-function shown(s: string): string {
-  return s.length > 60 ? s.slice(0, 60) + '…' : s;
 }
 
 function mapToolCalls(calls: readonly ToolCall[]): OpenAIToolCallWire[] {

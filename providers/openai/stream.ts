@@ -12,10 +12,11 @@
  * beyond `JSON.parse` and the event it pushes: no closures, spreads or key enumeration. Only choice 0 is read
  * (`n > 1` streams interleave other choices, which are skipped by their `index`).
  */
-import { errorMessage, StreamError } from '../../src/errors.js';
 import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../src/types.js';
+import { parseToolArguments } from '../shared/parse-tool-arguments.js';
+import { invalidStreamIndex, invalidStreamJson } from '../shared/response-errors.js';
 import { openaiStreamError } from './errors.js';
-import { mapFinishReason, mapUsage, parseToolArguments, reasoningText } from './parse.js';
+import { mapFinishReason, mapUsage, reasoningText } from './parse.js';
 import type { OpenAIChatChunk, OpenAIToolCallDelta } from './wire.js';
 
 /** Tool-call slots beyond this index are refused: a hostile index must not make us walk a huge sparse array. */
@@ -75,9 +76,9 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     try {
       chunk = JSON.parse(data);
     } catch {
-      throw this.invalidJson();
+      throw invalidStreamJson(this.res);
     }
-    if (chunk === null || typeof chunk !== 'object') throw this.invalidJson();
+    if (chunk === null || typeof chunk !== 'object') throw invalidStreamJson(this.res);
     if (chunk.error !== undefined && chunk.error !== null) throw openaiStreamError(this.res, chunk);
     this.raw = chunk;
 
@@ -148,7 +149,9 @@ export class OpenAIStreamDecoder implements StreamDecoder {
       const f = fragments[j]!;
       // Merge by `index`, never by position or id (fixtures README). A server that omits it sends whole calls.
       const index = typeof f.index === 'number' ? f.index : j;
-      if (!Number.isInteger(index) || index < 0 || index > MAX_TOOL_INDEX) throw this.badToolIndex();
+      if (!Number.isInteger(index) || index < 0 || index > MAX_TOOL_INDEX) {
+        throw invalidStreamIndex(this.res, 'stream tool call has an invalid index', 'invalid_tool_call_index');
+      }
       let slot = slots[index];
       if (slot === undefined) {
         slot = { id: '', name: '', args: '' };
@@ -179,29 +182,5 @@ export class OpenAIStreamDecoder implements StreamDecoder {
       calls.push({ id: s.id !== '' ? s.id : `call_${i}`, name: s.name, arguments: parseToolArguments(s.args, s.name, this.res) });
     }
     return calls;
-  }
-
-  private invalidJson(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream event is not a JSON object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_json',
-      retryable: true,
-      requestId: res.requestId,
-    });
-  }
-
-  private badToolIndex(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream tool call has an invalid index', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_tool_call_index',
-      retryable: false,
-      requestId: res.requestId,
-    });
   }
 }

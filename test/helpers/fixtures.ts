@@ -77,23 +77,7 @@ export interface Fixture {
 
 /** Every fixture of a provider, sorted by case name. */
 export function loadFixtures(provider: string): Fixture[] {
-  const dir = new URL(`${provider}/`, FIXTURES_DIR);
-  const files = new Set(readdirSync(dir));
-  const out: Fixture[] = [];
-  for (const file of [...files].sort()) {
-    if (!file.endsWith('.meta.json')) continue;
-    const name = file.slice(0, -'.meta.json'.length);
-    const meta = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as FixtureMeta;
-    const bodyFile = meta.kind === 'sse' ? `${name}.sse` : `${name}.json`;
-    if (!files.has(bodyFile)) throw new Error(`fixture ${provider}/${name}: missing ${bodyFile}`);
-    out.push({
-      name,
-      meta,
-      body: readFileSync(new URL(bodyFile, dir)),
-      expected: JSON.parse(readFileSync(new URL(`${name}.expected.json`, dir), 'utf8')) as Normalized,
-    });
-  }
-  return out;
+  return readFixtures(new URL(`${provider}/`, FIXTURES_DIR), `${provider}/`);
 }
 
 /** A `ResponseInfo` for a fixture as served: its status and headers (header lookup by lower-case name). */
@@ -229,6 +213,11 @@ export function randomPieces(body: Buffer, seed: number, min = 1, max = 7): Buff
  * const fixtures = loadFixturesFrom(new URL('../../fixtures/openai-responses/', import.meta.url));
  */
 export function loadFixturesFrom(dir: URL): Fixture[] {
+  return readFixtures(dir, dir.pathname);
+}
+
+/** The fixtures of one folder, sorted by case name; `label` names the folder in the missing-body error. */
+function readFixtures(dir: URL, label: string): Fixture[] {
   const files = new Set(readdirSync(dir));
   const out: Fixture[] = [];
   for (const file of [...files].sort()) {
@@ -236,7 +225,7 @@ export function loadFixturesFrom(dir: URL): Fixture[] {
     const name = file.slice(0, -'.meta.json'.length);
     const meta = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as FixtureMeta;
     const bodyFile = meta.kind === 'sse' ? `${name}.sse` : `${name}.json`;
-    if (!files.has(bodyFile)) throw new Error(`fixture ${dir.pathname}${name}: missing ${bodyFile}`);
+    if (!files.has(bodyFile)) throw new Error(`fixture ${label}${name}: missing ${bodyFile}`);
     out.push({
       name,
       meta,

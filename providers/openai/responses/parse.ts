@@ -3,10 +3,11 @@
  * shares (finish reason, usage, reasoning text, the items kept for the next turn). Normalization follows the Chat
  * Completions rules of shared/fixtures/README.md, so the same conversation gives the same result on both wires.
  */
-import { errorMessage, type FiberError, ServerError } from '../../../src/errors.js';
+import type { FiberError } from '../../../src/errors.js';
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../../src/types.js';
+import { parseToolArguments } from '../../shared/parse-tool-arguments.js';
+import { invalidResponse } from '../../shared/response-errors.js';
 import { openaiStreamError } from '../errors.js';
-import { parseToolArguments } from '../parse.js';
 import type { ResponsesKeptItem, ResponsesOutputItem, ResponsesProviderData, ResponsesReasoningItem, ResponsesResponse, ResponsesUsageWire } from './wire.js';
 
 /** Separates reasoning summary parts (and reasoning items) in `result.reasoning`, on both the JSON and stream paths. */
@@ -31,14 +32,7 @@ export const REASONING_PART_SEPARATOR = '\n\n';
  */
 export function parseResponses(body: unknown, res: ResponseInfo): ParsedResult {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ServerError(errorMessage(res.provider, res.model, 'response body is not a response object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_response',
-      retryable: false,
-      requestId: res.requestId,
-    });
+    throw invalidResponse(res, 'response body is not a response object');
   }
   const b = body as ResponsesResponse;
   if (b.status === 'failed') throw responsesFailure(res, b);

@@ -5,6 +5,8 @@
  */
 import { BadRequestError, ConfigError, errorMessage } from '../../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ToolCall, ToolSpec, WireRequest } from '../../../src/types.js';
+import { assignProviderOptions } from '../../shared/provider-options.js';
+import { unsupportedPart } from '../../shared/request-errors.js';
 import type {
   ResponsesBody,
   ResponsesFunctionCallItem,
@@ -78,14 +80,8 @@ export function prepareResponses(req: NormalizedRequest, env: ProviderEnv, name 
   }
   body.store = false;
   if (req.stream) body.stream = true;
-  const extra = req.providerOptions;
-  if (extra !== undefined) {
-    for (const key in extra) {
-      if (!Object.prototype.hasOwnProperty.call(extra, key)) continue;
-      if (key === 'api' || key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
-      body[key] = extra[key];
-    }
-  }
+  // `api` picks the wire (openai({ api }) / providerOptions.api); it is no body field.
+  assignProviderOptions(body, req.providerOptions, 'api');
   // Reasoning items of an unstored response can only come back with their encrypted content. Only requests that
   // ask for reasoning get it: the API rejects the include for models that do not reason (gpt-4o, gpt-4.1).
   if (body.store === false && body.include === undefined && reasoning !== undefined && reasoning.effort !== 'none') {
@@ -258,15 +254,6 @@ function inputFile(p: Extract<ContentPart, { type: 'file' }>, index: number): Re
 
 function fileName(mediaType: string | undefined, index: number): string {
   return mediaType === 'application/pdf' ? `file-${index}.pdf` : `file-${index}`;
-}
-
-function unsupportedPart(type: string, where: string, model: string, name: string): BadRequestError {
-  return new BadRequestError(errorMessage(name, model, `content part type '${type}' is not supported ${where}`), {
-    provider: name,
-    model,
-    code: 'unsupported_content_part',
-    retryable: false,
-  });
 }
 
 function mapTools(tools: readonly ToolSpec[]): ResponsesTool[] {

@@ -20,10 +20,11 @@
  * The per-event path allocates nothing beyond `JSON.parse` and the event it pushes; events whose SSE name says
  * they carry nothing new (`response.in_progress`, `*.done` of text and parts) are skipped before parsing.
  */
-import { errorMessage, type FiberError, StreamError } from '../../../src/errors.js';
+import type { FiberError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, ToolCall, Usage } from '../../../src/types.js';
+import { parseToolArguments } from '../../shared/parse-tool-arguments.js';
+import { invalidStreamIndex, invalidStreamJson } from '../../shared/response-errors.js';
 import { openaiStreamError } from '../errors.js';
-import { parseToolArguments } from '../parse.js';
 import {
   callIdOf,
   mapResponsesFinish,
@@ -107,9 +108,9 @@ export class ResponsesStreamDecoder implements StreamDecoder {
     try {
       ev = JSON.parse(data);
     } catch {
-      throw this.invalidJson();
+      throw invalidStreamJson(this.res);
     }
-    if (ev === null || typeof ev !== 'object') throw this.invalidJson();
+    if (ev === null || typeof ev !== 'object') throw invalidStreamJson(this.res);
 
     switch (ev.type) {
       case 'response.output_text.delta': {
@@ -274,7 +275,9 @@ export class ResponsesStreamDecoder implements StreamDecoder {
   /** `output_index` as a slot index, -1 when absent; a hostile index throws. */
   private index(outputIndex: number | undefined): number {
     if (outputIndex === undefined) return -1;
-    if (!Number.isInteger(outputIndex) || outputIndex < 0 || outputIndex > MAX_OUTPUT_INDEX) throw this.badIndex();
+    if (!Number.isInteger(outputIndex) || outputIndex < 0 || outputIndex > MAX_OUTPUT_INDEX) {
+      throw invalidStreamIndex(this.res, 'stream output item has an invalid output_index', 'invalid_output_index');
+    }
     return outputIndex;
   }
 
@@ -331,29 +334,5 @@ export class ResponsesStreamDecoder implements StreamDecoder {
   private errorEvent(ev: ResponsesStreamEvent): FiberError {
     if (ev.error !== null && typeof ev.error === 'object') return openaiStreamError(this.res, ev);
     return openaiStreamError(this.res, { error: { message: ev.message, code: ev.code } });
-  }
-
-  private invalidJson(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream event is not a JSON object', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_json',
-      retryable: true,
-      requestId: res.requestId,
-    });
-  }
-
-  private badIndex(): StreamError {
-    const res = this.res;
-    return new StreamError(errorMessage(res.provider, res.model, 'stream output item has an invalid output_index', res.status, res.requestId), {
-      provider: res.provider,
-      model: res.model,
-      status: res.status,
-      code: 'invalid_output_index',
-      retryable: false,
-      requestId: res.requestId,
-    });
   }
 }

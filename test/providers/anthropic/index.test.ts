@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { anthropic } from '../../../providers/anthropic/index.js';
 import { AnthropicStreamDecoder } from '../../../providers/anthropic/stream.js';
-import { ConfigError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
+import { configError, expectCommonOptionChecks } from '../../helpers/conformance.js';
 
 const KEY = 'sk-ant-canary-abcdefghijklmnop';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('anthropic()', () => {
   it('describes the Anthropic provider, with no idempotency header (the API documents none)', () => {
@@ -59,20 +49,11 @@ describe('anthropic()', () => {
   });
 
   it('rejects bad option values without echoing the key', () => {
-    configError(() => anthropic({ name: '' }));
-    configError(() => anthropic({ apiKey: 42 as never }));
-    configError(() => anthropic({ apiKey: '' }));
+    expectCommonOptionChecks(anthropic, KEY);
     configError(() => anthropic({ version: '' }));
     configError(() => anthropic({ version: '2023-06-01\r\nx-evil: 1' }));
     configError(() => anthropic({ defaultMaxTokens: 0 }));
     configError(() => anthropic({ defaultMaxTokens: 1.5 }));
     configError(() => anthropic({ defaultMaxTokens: '4096' as never }));
-    configError(() => anthropic({ baseUrl: 'ftp://example.com' }));
-    configError(() => anthropic({ baseUrl: 'not a url' }));
-    const err = configError(() => anthropic({ apiKey: KEY, baseUrl: `https://user:${KEY}@example.com` }));
-    expect(err.message).not.toContain(KEY);
-    configError(() => anthropic({ headers: { 'x-bad': 'a\r\nb' } }));
-    configError(() => anthropic({ headers: { 'bad name': 'a' } }));
-    configError(() => anthropic(null as never));
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TOKENS, prepareMessages } from '../../../providers/anthropic/prepare.js';
 import { BadRequestError } from '../../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv } from '../../../src/types.js';
+import { expectSkipsPollutingProviderOptions, thrown } from '../../helpers/conformance.js';
 
 const env: ProviderEnv = { apiKey: 'sk-ant-test-canary-0123456789', baseUrl: 'https://api.anthropic.com', headers: {} };
 
@@ -11,15 +12,6 @@ function req(extra: Partial<NormalizedRequest> = {}): NormalizedRequest {
 
 function body(r: NormalizedRequest, e: ProviderEnv = env): Record<string, any> {
   return JSON.parse(prepareMessages(r, e).body);
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('prepareMessages', () => {
@@ -281,14 +273,7 @@ describe('prepareMessages', () => {
   });
 
   it('skips prototype-polluting providerOptions keys', () => {
-    const providerOptions = JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"x": 1}, "prototype": 1, "ok": 1}');
-    const wire = prepareMessages(req({ providerOptions }), env);
-    const b = JSON.parse(wire.body);
-    expect(b.ok).toBe(1);
-    expect(Object.keys(b)).not.toContain('constructor');
-    expect(Object.keys(b)).not.toContain('prototype');
-    expect(wire.body).not.toContain('polluted');
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expectSkipsPollutingProviderOptions((providerOptions) => prepareMessages(req({ providerOptions }), env));
   });
 
   it('does not mutate the caller messages', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AnthropicStreamDecoder } from '../../../providers/anthropic/stream.js';
 import { BadRequestError, OverloadedError, RateLimitError, ServerError, StreamError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamEvent } from '../../../src/types.js';
+import { thrown } from '../../helpers/conformance.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_s', provider: 'anthropic', model: 'claude-sonnet-4-5' };
 
@@ -25,15 +26,6 @@ function run(events: Ev[]): { decoder: AnthropicStreamDecoder; out: StreamEvent[
   const out: StreamEvent[] = [];
   events.forEach(([name, data], i) => decoder.event(typeof data === 'string' ? data : JSON.stringify(data), name, i, out));
   return { decoder, out };
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('AnthropicStreamDecoder', () => {

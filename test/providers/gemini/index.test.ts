@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { gemini } from '../../../providers/gemini/index.js';
 import { GeminiStreamDecoder } from '../../../providers/gemini/stream.js';
-import { ConfigError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
+import { configError, expectCommonOptionChecks } from '../../helpers/conformance.js';
 
 const KEY = 'AIza-canary-abcdefghijklmnop';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('gemini()', () => {
   it('describes the Gemini provider', () => {
@@ -55,16 +45,9 @@ describe('gemini()', () => {
   });
 
   it('rejects bad option values without echoing the key', () => {
+    expectCommonOptionChecks(gemini, KEY);
     configError(() => gemini({ apiVersion: 'v2' as never }));
-    configError(() => gemini({ name: '' }));
-    configError(() => gemini({ apiKey: 42 as never }));
-    configError(() => gemini({ apiKey: '' }));
-    configError(() => gemini({ baseUrl: 'ftp://example.com' }));
-    configError(() => gemini({ baseUrl: 'not a url' }));
     expect(configError(() => gemini({ baseUrl: `https://user:${KEY}@example.com` })).message).not.toContain(KEY);
     expect(configError(() => gemini({ baseUrl: `https://generativelanguage.googleapis.com/?key=${KEY}` })).message).not.toContain(KEY);
-    configError(() => gemini({ headers: { 'x-bad': 'a\r\nb' } }));
-    configError(() => gemini({ headers: { 'bad name': 'a' } }));
-    configError(() => gemini(null as never));
   });
 });

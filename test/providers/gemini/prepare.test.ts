@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { prepareGenerateContent } from '../../../providers/gemini/prepare.js';
 import { BadRequestError } from '../../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv } from '../../../src/types.js';
+import { thrown } from '../../helpers/conformance.js';
 
 const KEY = 'AIza-test-canary-0123456789abcdef';
 const env: ProviderEnv = { apiKey: KEY, baseUrl: 'https://generativelanguage.googleapis.com', headers: {} };
@@ -12,15 +13,6 @@ function req(extra: Partial<NormalizedRequest> = {}): NormalizedRequest {
 
 function body(r: NormalizedRequest, e: ProviderEnv = env): Record<string, any> {
   return JSON.parse(prepareGenerateContent(r, e).body);
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('prepareGenerateContent', () => {

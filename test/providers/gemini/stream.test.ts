@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GeminiStreamDecoder } from '../../../providers/gemini/stream.js';
 import { BadRequestError, OverloadedError, RateLimitError, ServerError, StreamError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamEvent } from '../../../src/types.js';
+import { thrown } from '../../helpers/conformance.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: undefined, provider: 'gemini', model: 'gemini-2.5-flash' };
 
@@ -17,15 +18,6 @@ function run(events: string[]): { decoder: GeminiStreamDecoder; out: StreamEvent
   const out: StreamEvent[] = [];
   events.forEach((data, i) => decoder.event(data, undefined, i, out));
   return { decoder, out };
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('GeminiStreamDecoder', () => {

@@ -1,62 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { openai } from '../../../providers/openai/index.js';
-import type { FiberError } from '../../../src/errors.js';
-import type { NormalizedRequest, ParsedResult, StreamEvent, StreamFinal } from '../../../src/types.js';
-import {
-  comparable,
-  decodeSse,
-  type Fixture,
-  fixtureResponse,
-  loadFixturesFrom,
-  normalizeForCompare,
-  randomPieces,
-  type SseRun,
-} from '../../helpers/fixtures.js';
+import type { ParsedResult, StreamEvent, StreamFinal } from '../../../src/types.js';
+import { conformance } from '../../helpers/conformance.js';
+import { fixtureResponse, loadFixturesFrom } from '../../helpers/fixtures.js';
 
 const provider = openai({ api: 'responses' });
 const fixtures = loadFixturesFrom(new URL('../../fixtures/openai-responses/', import.meta.url));
-const byName = new Map(fixtures.map((f) => [f.name, f]));
-const jsonCases = fixtures.filter((f) => f.meta.kind !== 'sse');
-const sseCases = fixtures.filter((f) => f.meta.kind === 'sse');
-const SEEDS = [1, 2, 3, 42, 1337];
-const END = 'response.completed / response.failed / response.incomplete';
-
-function request(fx: Fixture): NormalizedRequest {
-  return { model: String(fx.meta.request.model), messages: [], stream: fx.meta.kind === 'sse' };
-}
-
-function runJson(fx: Fixture) {
-  const res = fixtureResponse(fx, 'openai');
-  if (fx.meta.kind === 'error') return normalizeForCompare(provider.error(res, fx.body.toString('utf8')));
-  try {
-    return normalizeForCompare(provider.parse(JSON.parse(fx.body.toString('utf8')), res));
-  } catch (err) {
-    return normalizeForCompare(err as FiberError);
-  }
-}
+const kit = conformance({
+  provider,
+  fixtures,
+  response: (fx) => fixtureResponse(fx, 'openai'),
+  endMarker: 'response.completed / response.failed / response.incomplete',
+  oracle: 'its expectation',
+  reasoningEvents: 'joined',
+});
+const { byName, runSse, sseCases } = kit;
 
 function parsed(name: string): ParsedResult {
   const fx = byName.get(name)!;
   return provider.parse(JSON.parse(fx.body.toString('utf8')), fixtureResponse(fx, 'openai'));
 }
 
-function runSse(fx: Fixture, pieces: readonly Buffer[]): SseRun {
-  const res = fixtureResponse(fx, 'openai');
-  return decodeSse(provider.stream(res, request(fx)), pieces, res, END);
-}
-
 function finalOf(name: string): { events: StreamEvent[]; final: StreamFinal } {
   const fx = byName.get(name)!;
   const run = runSse(fx, [fx.body]);
   return { events: run.events, final: run.outcome as StreamFinal };
-}
-
-/** What the caller would see of the events: type and payload, without the timestamps. */
-function shape(events: readonly StreamEvent[]): unknown[] {
-  return events.map((e) => {
-    const { t: _t, ...rest } = e;
-    return rest;
-  });
 }
 
 it('finds the Responses fixtures', () => {
@@ -67,9 +35,7 @@ it('finds the Responses fixtures', () => {
 });
 
 describe('Responses JSON and error fixtures', () => {
-  it.each(jsonCases.map((f) => [f.name, f] as const))('%s matches its expectation', (_name, fx) => {
-    expect(comparable(runJson(fx))).toEqual(comparable(fx.expected));
-  });
+  kit.itMatchesJsonFixtures();
 
   it('reports usage details and keeps nothing for a turn without reasoning', () => {
     const result = parsed('text');
@@ -80,54 +46,11 @@ describe('Responses JSON and error fixtures', () => {
 });
 
 describe('Responses stream fixtures', () => {
-  it.each(sseCases.map((f) => [f.name, f] as const))('%s matches its expectation fed whole', (_name, fx) => {
-    const run = runSse(fx, [fx.body]);
-    expect(comparable(normalizeForCompare(run.outcome))).toEqual(comparable(fx.expected));
-  });
-
-  it.each(sseCases.map((f) => [f.name, f] as const))('%s emits events consistent with its result', (_name, fx) => {
-    const { events, outcome } = runSse(fx, [fx.body]);
-    if ('error' in fx.expected) return;
-    const final = outcome as StreamFinal;
-    const text = events.filter((e) => e.type === 'chunk').map((e) => (e as { delta: string }).delta);
-    expect(text.join('')).toBe(final.text);
-    expect(text.every((d) => d !== '')).toBe(true);
-    const reasoning = events.filter((e) => e.type === 'reasoning').map((e) => (e as { delta: string }).delta);
-    expect(reasoning.length > 0 ? reasoning.join('') : null).toBe(final.reasoning);
-    expect(events.filter((e) => e.type === 'tool_call').map((e) => (e as { toolCall: unknown }).toolCall)).toEqual(final.toolCalls);
-    const usage = events.filter((e) => e.type === 'usage');
-    expect(usage.length > 0 ? (usage[usage.length - 1] as { usage: unknown }).usage : null).toEqual(final.usage);
-  });
-
-  it.each(sseCases.map((f) => [f.name, f] as const))('%s gives the same result split in two at every byte of its first 300', (_name, fx) => {
-    const whole = runSse(fx, [fx.body]);
-    const want = comparable(fx.expected);
-    const end = Math.min(300, fx.body.length - 1);
-    for (let i = 1; i <= end; i++) {
-      const run = runSse(fx, [fx.body.subarray(0, i), fx.body.subarray(i)]);
-      expect(comparable(normalizeForCompare(run.outcome)), `split at ${i}`).toEqual(want);
-      expect(shape(run.events), `split at ${i}`).toEqual(shape(whole.events));
-    }
-  });
+  kit.itMatchesStreamFixtures();
 
   it.each(sseCases.map((f) => [f.name, f] as const))('%s gives the same result split in two every 7 bytes of the whole body', (_name, fx) => {
     const whole = runSse(fx, [fx.body]);
-    const want = comparable(fx.expected);
-    for (let i = 301; i < fx.body.length; i += 7) {
-      const run = runSse(fx, [fx.body.subarray(0, i), fx.body.subarray(i)]);
-      expect(comparable(normalizeForCompare(run.outcome)), `split at ${i}`).toEqual(want);
-      expect(shape(run.events), `split at ${i}`).toEqual(shape(whole.events));
-    }
-  });
-
-  it.each(sseCases.map((f) => [f.name, f] as const))('%s gives the same result fed in random 1-7 byte pieces', (_name, fx) => {
-    const whole = runSse(fx, [fx.body]);
-    const want = comparable(fx.expected);
-    for (const seed of SEEDS) {
-      const run = runSse(fx, randomPieces(fx.body, seed));
-      expect(comparable(normalizeForCompare(run.outcome)), `seed ${seed}`).toEqual(want);
-      expect(shape(run.events), `seed ${seed}`).toEqual(shape(whole.events));
-    }
+    for (let i = 301; i < fx.body.length; i += 7) kit.expectSameRun(fx, [fx.body.subarray(0, i), fx.body.subarray(i)], whole, `split at ${i}`);
   });
 
   it('keeps multi-byte text intact across every split', () => {
@@ -180,10 +103,5 @@ describe('Responses stream fixtures', () => {
     expect(quota).toMatchObject({ name: 'RateLimitError', status: 429, code: 'insufficient_quota' });
   });
 
-  it('reports a stream cut before its end event as a retryable StreamError with status 200', () => {
-    const fx = sseCases.find((f) => f.meta.truncated);
-    expect(fx).toBeDefined();
-    const { outcome } = runSse(fx!, [fx!.body]);
-    expect(outcome).toMatchObject({ name: 'StreamError', status: 200, retryable: true, code: 'missing_end_marker' });
-  });
+  kit.itReportsTruncation('reports a stream cut before its end event as a retryable StreamError with status 200');
 });

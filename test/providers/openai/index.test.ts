@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { openai } from '../../../providers/openai/index.js';
 import { OpenAIStreamDecoder } from '../../../providers/openai/stream.js';
-import { ConfigError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
+import { configError, expectCommonOptionChecks } from '../../helpers/conformance.js';
 
 const KEY = 'sk-canary-abcdefghijklmnop';
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('openai()', () => {
   it('describes the OpenAI provider', () => {
@@ -59,15 +49,7 @@ describe('openai()', () => {
   });
 
   it('rejects bad option values without echoing the key', () => {
+    expectCommonOptionChecks(openai, KEY, '/v1');
     configError(() => openai({ api: 'completions' as never }));
-    configError(() => openai({ name: '' }));
-    configError(() => openai({ apiKey: 42 as never }));
-    configError(() => openai({ baseUrl: 'ftp://example.com' }));
-    configError(() => openai({ baseUrl: 'not a url' }));
-    const err = configError(() => openai({ apiKey: KEY, baseUrl: `https://user:${KEY}@example.com/v1` }));
-    expect(err.message).not.toContain(KEY);
-    configError(() => openai({ headers: { 'x-bad': 'a\r\nb' } }));
-    configError(() => openai({ headers: { 'bad name': 'a' } }));
-    configError(() => openai(null as never));
   });
 });
