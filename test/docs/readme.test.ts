@@ -137,6 +137,33 @@ describe('examples/*.mjs with no API key', () => {
       /turn 2: finishReason=stop/,
       /18 °C and sunny in Paris/,
     ],
+    'reasoning-and-caching.mjs': [
+      /result\.reasoning = "The user wants the weather in Paris, so I call get_weather\."/,
+      /thinking=\{"type":"enabled","budget_tokens":2048\} max_tokens=6144 temperature=not sent/,
+      /thinking block sent back intact: true/,
+      /cache_control on: last tool, system, question \(second-to-last user turn\)/,
+      /usage turn 2: prompt=180 cachedPrompt=90 cacheWrite=60/,
+      /thinkingConfig=\{"thinkingBudget":2048,"includeThoughts":true\}/,
+      /reasoning=\{"effort":"low","summary":"auto"\} include=\["reasoning\.encrypted_content"\] store=false/,
+      /reasoning_effort="low"/,
+      /unsupported_option, 0 requests sent: anthropic claude-3-5-haiku-latest/,
+      /unsupported_option, 0 requests sent: gemini gemini-2\.5-pro/,
+      /\(responses\) file +→ \{"type":"input_file","file_url":"https:\/\/example\.com\/report\.pdf"\}/,
+      /claude-sonnet-4-5 audio +→ BadRequestError unsupported_content_part/,
+    ],
+    'observability.mjs': [
+      /log warn retrying in \d+ ms after 503/,
+      /delivered text: "Write to \[redacted\] today\."/,
+      /"errorMessage":"openai gpt-4o-mini: Invalid value for temperature \(sent by \[redacted\]\)/,
+      /request_count \{"provider":"openai","model":"gpt-4o-mini","tenant":"acme"\} 3/,
+      /error_count \{"provider":"openai","model":"gpt-4o-mini","tenant":"acme","error":"BadRequestError"\} 1/,
+      /span "chat gpt-4o-mini attempt 1": llm_fiber\.attempt=1 error\.type=OverloadedError/,
+      /span "chat gpt-4o-mini": .*llm_fiber\.attempts=2/,
+      /event llm_fiber\.retry \{"llm_fiber\.retry\.delay_ms":20/,
+      /gen_ai\.client\.operation\.duration \(s\)/,
+      /llm_fiber\.request_count:1\|c\|#provider:openai,model:gpt-4o-mini/,
+      /llm_fiber\.request_count\.openai\.gpt-4o-mini:1\|c/,
+    ],
   };
 
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.mjs')).sort();
