@@ -346,6 +346,17 @@ describe('otel(): content capture', () => {
     expect(out).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'Hello' }], finish_reason: 'stop' }]);
   });
 
+  it('redacts captured content and metadata: a canary email and key never reach a span', async () => {
+    const email = 'canary.person@example.com';
+    const key = 'sk-canarycanarycanary0123456789abcdef';
+    emu.script({ text: `mail ${email} key ${key}` });
+    await tracedFiber({ captureContent: true }).chat({ messages: `my mail is ${email} and key ${key}`, metadata: { owner: email } });
+    const all = JSON.stringify(theCallSpan().attributes);
+    expect(all).not.toContain(email);
+    expect(all).not.toContain(key);
+    expect(all).toContain('[redacted]');
+  });
+
   it('bounds the captured content', async () => {
     emu.script({ text: 'ok' });
     await tracedFiber({ captureContent: true, maxContentChars: 100 }).chat({ messages: 'x'.repeat(100_000) });
