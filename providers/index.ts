@@ -7,5 +7,5 @@ export { anthropic, type AnthropicOptions } from './anthropic/index.js';
 export { gemini, type GeminiOptions } from './gemini/index.js';
 export { openaiCompatible, type OpenAICompatibleOptions, type OpenAICompatibleQuirks } from './openai-compatible/index.js';
 export type {
-  Provider, ProviderEnv, WireRequest, ResponseInfo, ParsedResult, StreamDecoder, StreamFinal,
+  Provider, ProviderEnv, WireRequest, WireResponse, ResponseInfo, ParsedResult, StreamDecoder, StreamFinal,
 } from '../src/types.js';

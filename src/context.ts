@@ -121,7 +121,7 @@ export class CallContext implements FiberContext {
     const changed = t.totalMs !== this._timeouts.totalMs;
     this._timeouts = t;
     if (changed && this.clockStarted) {
-      this.totalAt = t.totalMs === undefined ? Infinity : this.timing.startedAt + t.totalMs;
+      this.totalAt = t.totalMs === undefined || !Number.isFinite(t.totalMs) ? Infinity : this.timing.startedAt + t.totalMs;
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
       this.timerAt = Infinity;
@@ -178,7 +178,8 @@ export class CallContext implements FiberContext {
   startClock(): void {
     this.clockStarted = true;
     const total = this.timeouts.totalMs;
-    if (total !== undefined) {
+    // `totalMs: Infinity` is the documented way to have no call deadline: no timer then.
+    if (total !== undefined && Number.isFinite(total)) {
       this.totalAt = this.timing.startedAt + total;
       this.arm(this.totalAt);
     }

@@ -17,6 +17,6 @@ export type {
   ContentPart, Role, MessageInput, ToolSpec, ToolCall, FinishReason, Usage, ReasoningOptions, ChatRequest,
   NormalizedRequest, ChatResult, StreamEvent, LogLevel, Next, Scope, HookOut, EventHook, ErrorHook, Middleware,
   MiddlewareSpec, FiberState, RetryPolicy, EventSource, StreamFinal, FiberContext, ProviderEnv, WireRequest,
-  ResponseInfo, ParsedResult, StreamDecoder, Provider, LoggerLike, Tags, MetricsSink, CounterPoint, HistogramPoint,
+  ResponseInfo, ParsedResult, StreamDecoder, Provider, WireResponse, LoggerLike, Tags, MetricsSink, CounterPoint, HistogramPoint,
   MetricsSnapshot,
 } from './types.js';

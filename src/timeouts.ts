@@ -34,6 +34,8 @@ export class Timeouts {
   readonly totalMs: number | undefined;
   readonly firstEventMs: number | undefined;
   readonly idleMs: number | undefined;
+  /** Whether `connectMs` was given (not defaulted): only then does it override another Timeouts in a merge. */
+  private readonly connectSet: boolean;
 
   constructor(init: TimeoutsInit = {}) {
     if (init === null || typeof init !== 'object') throw new ConfigError('timeouts: expected an object');
@@ -41,6 +43,7 @@ export class Timeouts {
       if (!(FIELDS as readonly string[]).includes(k)) throw new ConfigError(`timeouts: unknown option "${k}" (known: ${FIELDS.join(', ')})`);
     }
     this.connectMs = check('connectMs', init.connectMs) ?? 10_000;
+    this.connectSet = init.connectMs !== undefined;
     this.readMs = check('readMs', init.readMs);
     this.totalMs = check('totalMs', init.totalMs);
     this.firstEventMs = check('firstEventMs', init.firstEventMs);
@@ -64,7 +67,8 @@ export class Timeouts {
   }
 
   toInit(): TimeoutsInit {
-    const o: TimeoutsInit = { connectMs: this.connectMs };
+    const o: TimeoutsInit = {};
+    if (this.connectSet) o.connectMs = this.connectMs;
     if (this.readMs !== undefined) o.readMs = this.readMs;
     if (this.totalMs !== undefined) o.totalMs = this.totalMs;
     if (this.firstEventMs !== undefined) o.firstEventMs = this.firstEventMs;

@@ -144,6 +144,12 @@ export class Transport {
 
   private dispatch(ctx: CallContext, wire: WireRequest, handler: JsonHandler | StreamCall): void {
     if (ctx.abortReason !== null) { handler.onError(ctx.abortReason); return; }
+    const invoke = handler.provider.invoke;
+    if (invoke !== undefined) {
+      ctx.attemptSent();
+      driveCustom(invoke.bind(handler.provider), wire, handler);
+      return;
+    }
     let agent: Agent;
     let t: Target;
     try {
@@ -180,6 +186,48 @@ export class Transport {
     this.agents.clear();
     await Promise.all(agents.map((a) => a.destroy()));
   }
+}
+
+/**
+ * Feed a provider's own `invoke()` response through the same handler undici would drive: the same status, error,
+ * stream and end-marker rules, the same call clock, and backpressure (the body is not pulled while the handler
+ * says pause). Aborting the handler aborts the signal given to `invoke`.
+ */
+function driveCustom(invoke: NonNullable<Provider['invoke']>, wire: WireRequest, handler: JsonHandler | StreamCall): void {
+  const ac = new AbortController();
+  let finished = false;
+  let resumeWaiter: (() => void) | null = null;
+  const resume = (): void => { const r = resumeWaiter; resumeWaiter = null; r?.(); };
+  const paused = (): Promise<void> => new Promise<void>((r) => { resumeWaiter = r; });
+  const fail = (err: Error): void => {
+    if (finished) return;
+    finished = true;
+    handler.onError(err);
+  };
+  handler.onConnect((reason: Error) => {
+    ac.abort(reason);
+    resume();
+    fail(reason);
+  });
+  (async () => {
+    const res = await invoke(wire, ac.signal);
+    if (finished) return;
+    const raw: Buffer[] = [];
+    for (const [k, v] of Object.entries(res.headers ?? {})) raw.push(Buffer.from(k.toLowerCase(), 'latin1'), Buffer.from(String(v), 'latin1'));
+    if (!handler.onHeaders(res.status, raw, resume)) await paused();
+    const body = res.body;
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      if (!finished) handler.onData(Buffer.from(body));
+    } else if (body != null) {
+      for await (const piece of body) {
+        if (finished) return;
+        if (!handler.onData(Buffer.isBuffer(piece) ? piece : Buffer.from(piece))) await paused();
+      }
+    }
+    if (finished) return;
+    finished = true;
+    handler.onComplete();
+  })().catch((err: unknown) => fail(ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : (err as Error)));
 }
 
 /** What adapters see of a response; header values are decoded only when asked for. */
@@ -296,7 +344,7 @@ class JsonHandler {
     private readonly wire: WireRequest,
     private readonly hops: number,
     private readonly ctx: CallContext,
-    private readonly provider: Provider,
+    readonly provider: Provider,
     private readonly secrets: readonly string[],
     private readonly max: number,
     private readonly resolve: (v: { body: unknown; info: ResponseMeta }) => void,
@@ -401,7 +449,7 @@ export class StreamCall implements EventSource {
     private readonly wire: WireRequest,
     private readonly hops: number,
     private readonly ctx: CallContext,
-    private readonly provider: Provider,
+    readonly provider: Provider,
     private readonly secrets: readonly string[],
     private readonly max: number,
     resolve: (c: StreamCall) => void,

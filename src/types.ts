@@ -377,9 +377,18 @@ export interface StreamDecoder {
   final(): StreamFinal;
 }
 
+/** What a provider's own `invoke()` returns: the response status, headers and body. */
+export interface WireResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** The body: whole, or as chunks (a stream is pulled only as fast as the caller reads). */
+  body: string | Uint8Array | AsyncIterable<Uint8Array> | null;
+}
+
 /**
  * A provider adapter. `prepare`, `parse`, `stream` and `error` are pure; `invoke` (optional) replaces the shared
- * undici transport. See `docs/features/custom-providers.md`.
+ * undici transport for providers that do not speak plain HTTP through it (an SDK, a signed request, an in-process
+ * model). See `docs/features/custom-providers.md`.
  */
 export interface Provider {
   readonly name: string;
@@ -392,6 +401,11 @@ export interface Provider {
   /** Name of the header that carries an idempotency key, or null when the provider takes none. */
   readonly idempotencyHeader?: string | null;
   prepare(req: NormalizedRequest, env: ProviderEnv): WireRequest;
+  /**
+   * Send the request yourself instead of through the shared undici transport. The response then goes through the
+   * same status, error, stream and deadline handling. `signal` aborts when the call is cancelled or times out.
+   */
+  invoke?(wire: WireRequest, signal: AbortSignal): Promise<WireResponse>;
   parse(body: unknown, res: ResponseInfo): ParsedResult;
   stream(res: ResponseInfo, req: NormalizedRequest): StreamDecoder;
   error(res: ResponseInfo, body: string): FiberError;
