@@ -21,9 +21,11 @@
  * `x-should-retry: true|false` header overrides it. `code` is `error.type` verbatim. `requestId` is the
  * `request-id` header, else the body's `request_id`.
  *
- * An `event: error` inside a 200 stream (`anthropicStreamError`) gets the status the Errors reference lists for
- * its type (`overloaded_error` → 529) and is retryable: the request was accepted, the failure is transient
- * (fixtures README, "Errors").
+ * An `event: error` inside a 200 stream, or a 200 JSON body that holds an error (`anthropicStreamError`), gets the
+ * status the Errors reference lists for its type (`overloaded_error` → 529) and is retryable by that status alone:
+ * the transient types (`overloaded_error`, `api_error`, `rate_limit_error`, `timeout_error`, unknown types → 500)
+ * are, the caller's own (`invalid_request_error`, `authentication_error`, `permission_error`, `billing_error`,
+ * `not_found_error`, `request_too_large`) are not.
  */
 import {
   AuthError,
@@ -39,7 +41,7 @@ import {
 } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/parse-retry-after.js';
 import type { ResponseInfo } from '../../src/types.js';
-import { bodyMessage, errorFields, failureText, parseErrorBody, sdkShouldRetry } from '../shared/error-response.js';
+import { bodyMessage, errorFields, failureText, parseErrorBody, sdkShouldRetry, statusRetryable } from '../shared/error-response.js';
 import type { AnthropicErrorObject } from './wire.js';
 
 /** The HTTP status Anthropic's Errors reference lists for each error type (for errors inside a 200 stream). */
@@ -101,9 +103,10 @@ export function anthropicError(res: ResponseInfo, body: string): FiberError {
 }
 
 /**
- * The error for an `event: error` of a 200 stream (`data: {"type":"error","error":{type,message}}`). Its status
- * comes from the documented type → status table (unknown types → 500); it is always retryable, and the 200
- * response's retry headers do not apply to it.
+ * The error for an `event: error` of a 200 stream (`data: {"type":"error","error":{type,message}}`), or for a 200
+ * JSON body that holds one. Its status comes from the documented type → status table (unknown types → 500); it is
+ * retryable when that status is (`statusRetryable`: 408, 409, 429, ≥ 500), and the 200 response's retry headers
+ * do not apply to it.
  *
  * @example
  * throw anthropicStreamError(res, { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
@@ -111,13 +114,14 @@ export function anthropicError(res: ResponseInfo, body: string): FiberError {
 export function anthropicStreamError(res: ResponseInfo, event: { error?: unknown }): FiberError {
   const err = errorObject(event);
   const type = err?.type;
+  const status = (type !== undefined ? TYPE_STATUS.get(type) : undefined) ?? 500;
   return build(res, {
-    status: (type !== undefined ? TYPE_STATUS.get(type) : undefined) ?? 500,
+    status,
     type,
     message: err?.message,
     raw: event,
     requestId: res.requestId ?? bodyRequestId(event),
-    retryable: true,
+    retryable: statusRetryable(status),
     retryAfterMs: undefined,
   });
 }

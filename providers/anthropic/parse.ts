@@ -3,7 +3,8 @@
  * usage, tool inputs). Normalization rules: shared/fixtures/README.md.
  */
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
-import { invalidResponse } from '../shared/response-errors.js';
+import { invalidResponse, noAnswer } from '../shared/response-errors.js';
+import { anthropicStreamError } from './errors.js';
 import type { AnthropicContentBlock, AnthropicMessage, AnthropicUsageWire } from './wire.js';
 
 /** Nesting depth beyond which tool input is not walked for `__proto__` keys (the API's JSON is far shallower). */
@@ -15,6 +16,12 @@ const MAX_INPUT_DEPTH = 64;
  * `providerData.anthropic.blocks` so the next turn can send them back. Tool calls come from `tool_use` blocks
  * (`arguments` is the block's `input`). Usage counts cache reads and writes in `prompt`.
  *
+ * A 200 body that is no message throws instead of passing as an empty answer: an error body
+ * (`{"type":"error","error":{type,message}}`, as a proxy may send with status 200) throws the typed error of its
+ * type (`anthropicStreamError`, the in-stream table); a body without a `content` array (`{}`) throws `ServerError`
+ * `invalid_response`, retryable. A message whose `content` is empty (a `refusal`, an `end_turn` with nothing to
+ * add) is a normal result.
+ *
  * @param body - the parsed JSON body of a 200 response
  * @param res - the response, for error messages
  * @example
@@ -25,36 +32,36 @@ export function parseMessage(body: unknown, res: ResponseInfo): ParsedResult {
     throw invalidResponse(res, 'response body is not a message object');
   }
   const b = body as AnthropicMessage;
+  if (b.type === 'error' || (b.error !== undefined && b.error !== null)) throw anthropicStreamError(res, b);
+  if (!Array.isArray(b.content)) throw noAnswer(res, 'response has no content');
   let text = '';
   let reasoning: string | null = null;
   let thinkingBlocks: AnthropicContentBlock[] | null = null;
   const toolCalls: ToolCall[] = [];
 
   const content = b.content;
-  if (Array.isArray(content)) {
-    for (let i = 0; i < content.length; i++) {
-      const block = content[i];
-      if (block === null || typeof block !== 'object') continue;
-      switch (block.type) {
-        case 'text':
-          if (typeof block.text === 'string') text += block.text;
-          break;
-        case 'tool_use':
-          toolCalls.push({
-            id: typeof block.id === 'string' && block.id !== '' ? block.id : `call_${toolCalls.length}`,
-            name: typeof block.name === 'string' ? block.name : '',
-            arguments: toolInput(block.input),
-          });
-          break;
-        case 'thinking':
-          if (typeof block.thinking === 'string') reasoning = (reasoning ?? '') + block.thinking;
-          (thinkingBlocks ??= []).push(block);
-          break;
-        case 'redacted_thinking':
-          (thinkingBlocks ??= []).push(block);
-          break;
-        // Server tool blocks (server_tool_use, web_search_tool_result, …) are in `raw`.
-      }
+  for (let i = 0; i < content.length; i++) {
+    const block = content[i];
+    if (block === null || typeof block !== 'object') continue;
+    switch (block.type) {
+      case 'text':
+        if (typeof block.text === 'string') text += block.text;
+        break;
+      case 'tool_use':
+        toolCalls.push({
+          id: typeof block.id === 'string' && block.id !== '' ? block.id : `call_${toolCalls.length}`,
+          name: typeof block.name === 'string' ? block.name : '',
+          arguments: toolInput(block.input),
+        });
+        break;
+      case 'thinking':
+        if (typeof block.thinking === 'string') reasoning = (reasoning ?? '') + block.thinking;
+        (thinkingBlocks ??= []).push(block);
+        break;
+      case 'redacted_thinking':
+        (thinkingBlocks ??= []).push(block);
+        break;
+      // Server tool blocks (server_tool_use, web_search_tool_result, …) are in `raw`.
     }
   }
 

@@ -143,6 +143,8 @@ export interface AnthropicMessage {
   stop_reason?: string | null;
   stop_sequence?: string | null;
   usage?: AnthropicUsageWire | null;
+  /** Not part of a message: the error object of an error body (`type: 'error'`) served with status 200. */
+  error?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

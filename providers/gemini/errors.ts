@@ -34,8 +34,31 @@ import {
 } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/parse-retry-after.js';
 import type { ResponseInfo } from '../../src/types.js';
-import { bodyMessage, failureText } from '../shared/error-response.js';
+import { bodyMessage, failureText, statusRetryable } from '../shared/error-response.js';
 import type { GeminiStatus } from './wire.js';
+
+/**
+ * HTTP status of each `google.rpc.Code` name (https://cloud.google.com/apis/design/errors#handling_errors), for an
+ * in-band error that names its `status` but no numeric `code`.
+ */
+const RPC_STATUS: ReadonlyMap<string, number> = new Map(Object.entries({
+  INVALID_ARGUMENT: 400,
+  FAILED_PRECONDITION: 400,
+  OUT_OF_RANGE: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+  ABORTED: 409,
+  ALREADY_EXISTS: 409,
+  RESOURCE_EXHAUSTED: 429,
+  CANCELLED: 499,
+  UNKNOWN: 500,
+  INTERNAL: 500,
+  DATA_LOSS: 500,
+  UNIMPLEMENTED: 501,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504,
+}));
 
 /** `@google/genai`'s retry list (SOURCES.md item 15). */
 const RETRYABLE_STATUS: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
@@ -72,15 +95,19 @@ export function geminiError(res: ResponseInfo, body: string): FiberError {
 }
 
 /**
- * The error for an in-band `data: {"error": {...}}` chunk of a 200 stream. Its status is the chunk's `error.code`
- * (as `@google/genai` reports it, SOURCES.md item 14), else 500; it is retryable because the request itself was
- * accepted (fixtures README: in-stream provider errors are transient). The 200 response's headers are not read.
+ * The error for an in-band `data: {"error": {...}}` chunk of a 200 stream, or for a 200 JSON body that holds a
+ * `google.rpc.Status`. Its status is the error's `code` (as `@google/genai` reports it, SOURCES.md item 14), else
+ * the HTTP status of its `status` name (`INVALID_ARGUMENT` → 400), else 500. It is retryable by that status alone
+ * (`statusRetryable`: 408, 409, 429, ≥ 500): an in-band 400, 401, 403 or 404 is the caller's error and is not. The
+ * 200 response's headers are not read.
  */
 export function geminiStreamError(res: ResponseInfo, chunk: { error?: unknown }): FiberError {
   const err = statusObject(chunk);
   const code = err?.code;
-  const status = typeof code === 'number' && Number.isInteger(code) && code >= 400 && code <= 599 ? code : 500;
-  return build(res, { status, err, message: err?.message, raw: chunk, retryable: true }, undefined);
+  const status = typeof code === 'number' && Number.isInteger(code) && code >= 400 && code <= 599
+    ? code
+    : (typeof err?.status === 'string' ? RPC_STATUS.get(err.status) : undefined) ?? 500;
+  return build(res, { status, err, message: err?.message, raw: chunk, retryable: statusRetryable(status) }, undefined);
 }
 
 /**

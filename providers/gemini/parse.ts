@@ -9,7 +9,8 @@
  * The caller decides whether that is an error; a blocked prompt is not retryable anyway.
  */
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
-import { invalidResponse, invalidToolArguments } from '../shared/response-errors.js';
+import { invalidResponse, invalidToolArguments, noAnswer } from '../shared/response-errors.js';
+import { geminiStreamError } from './errors.js';
 import type { GeminiFunctionCall, GeminiGenerateContentResponse, GeminiPart, GeminiUsageMetadata } from './wire.js';
 
 /**
@@ -17,6 +18,12 @@ import type { GeminiFunctionCall, GeminiGenerateContentResponse, GeminiPart, Gem
  * (`thought: true`, which are `reasoning`); tool calls are its `functionCall` parts in order, with
  * `functionCall.id` or else `call_<n>` (`n` = 0-based position among the response's calls). When any part carries
  * a `thoughtSignature`, the parts are kept as `providerData.gemini.parts` so the next turn can send them back.
+ *
+ * A 200 body that is no answer throws instead of passing as an empty one: a body holding a `google.rpc.Status`
+ * (`{"error": {code, message, status}}`) throws the typed error of its code (`geminiStreamError`, the in-band
+ * rule); a body with no candidate and no `promptFeedback.blockReason` (`{}`) throws `ServerError`
+ * `invalid_response`, retryable. A blocked prompt (no candidate, a block reason) and a candidate stopped by a
+ * safety filter (no content) are normal `content_filter` results.
  *
  * @param body - the parsed JSON body of a 200 response
  * @param res - the response, for error messages
@@ -28,7 +35,10 @@ export function parseGenerateContent(body: unknown, res: ResponseInfo): ParsedRe
     throw invalidResponse(res, 'response body is not a GenerateContentResponse object');
   }
   const b = body as GeminiGenerateContentResponse;
-  const candidate = Array.isArray(b.candidates) ? b.candidates[0] : undefined;
+  if (b.error !== undefined && b.error !== null) throw geminiStreamError(res, b);
+  let candidate = Array.isArray(b.candidates) ? b.candidates[0] : undefined;
+  if (candidate === null || typeof candidate !== 'object') candidate = undefined;
+  if (candidate === undefined && !hasBlockReason(b)) throw noAnswer(res, 'response has no candidates');
   const parts = candidate?.content?.parts;
 
   let text = '';

@@ -4,7 +4,8 @@
  */
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../src/types.js';
 import { parseToolArguments } from '../shared/parse-tool-arguments.js';
-import { invalidResponse } from '../shared/response-errors.js';
+import { invalidResponse, noAnswer } from '../shared/response-errors.js';
+import { openaiStreamError } from './errors.js';
 import type { OpenAIChatCompletion, OpenAIUsageWire } from './wire.js';
 
 /**
@@ -12,6 +13,12 @@ import type { OpenAIChatCompletion, OpenAIUsageWire } from './wire.js';
  * parsed (`""` → `{}`); usage is null when the body has none. `reasoning` is the message's `reasoning_content`
  * (else `reasoning`), which OpenAI-compatible servers such as DeepSeek and vLLM send; OpenAI itself sends none on
  * this wire, so it is null there. It is never part of `text`.
+ *
+ * A 200 body that is no answer throws instead of passing as an empty one: a body holding an error object
+ * (`{"error": {…}}`, as proxies and OpenAI-compatible servers send) throws the typed error its code or type names
+ * (`openaiStreamError`, the in-stream table); a body with no choice at all (`{}`, `choices: []`) throws
+ * `ServerError` `invalid_response`, retryable. A choice with `content: null` (a content filter, a refusal, a
+ * tool-call-only answer) is a normal result.
  *
  * @param body - the parsed JSON body of a 200 response
  * @param res - the response, for error messages
@@ -23,8 +30,10 @@ export function parseChat(body: unknown, res: ResponseInfo): ParsedResult {
     throw invalidResponse(res, 'response body is not a chat completion object');
   }
   const b = body as OpenAIChatCompletion;
+  if (b.error !== undefined && b.error !== null) throw openaiStreamError(res, b);
   const choice = Array.isArray(b.choices) ? b.choices[0] : undefined;
-  const message = choice?.message;
+  if (choice === undefined || choice === null || typeof choice !== 'object') throw noAnswer(res, 'response has no choices');
+  const message = choice.message;
   const content = message?.content;
 
   const toolCalls: ToolCall[] = [];
@@ -47,7 +56,7 @@ export function parseChat(body: unknown, res: ResponseInfo): ParsedResult {
     text: typeof content === 'string' ? content : '',
     reasoning: reasoningText(message?.reasoning_content, message?.reasoning),
     toolCalls,
-    finishReason: mapFinishReason(choice?.finish_reason),
+    finishReason: mapFinishReason(choice.finish_reason),
     usage: b.usage != null && typeof b.usage === 'object' ? mapUsage(b.usage) : null,
     model: typeof b.model === 'string' && b.model !== '' ? b.model : null,
     id: typeof b.id === 'string' && b.id !== '' ? b.id : null,

@@ -38,6 +38,19 @@ const AUDIO_FORMATS: ReadonlyMap<string, 'wav' | 'mp3'> = new Map([
  */
 const O_SERIES = /^(?:ft:)?o\d/;
 const GPT5_FAMILY = /^(?:ft:)?gpt-5/;
+
+/**
+ * Whether an OpenAI model name is a reasoning model (the o-series or the gpt-5 family, a fine-tune judged by its
+ * base), i.e. one that takes `reasoning_effort` (Chat Completions) or `reasoning` (Responses).
+ *
+ * @example
+ * isReasoningModel('o4-mini');  // true
+ * isReasoningModel('gpt-4o');   // false
+ */
+export function isReasoningModel(model: string): boolean {
+  return O_SERIES.test(model) || GPT5_FAMILY.test(model);
+}
+
 /** Audio input on Chat Completions: the audio models (`gpt-audio`, `gpt-audio-mini`, `gpt-4o-audio-preview`, …). */
 const AUDIO_MODEL = /audio/;
 

@@ -91,6 +91,8 @@ export interface OpenAIChatCompletion {
   model?: string;
   choices?: OpenAIChoice[];
   usage?: OpenAIUsageWire | null;
+  /** Not part of a completion: a proxy or compatible server's error object in a 200 body. */
+  error?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -78,6 +78,21 @@ export function sdkShouldRetry(status: number, res: ResponseInfo, isFinal = fals
   const should = res.header('x-should-retry');
   if (should === 'true') return true;
   if (should === 'false') return false;
+  return statusRetryable(status, isFinal);
+}
+
+/**
+ * The same rule by status alone, for an error reported inside a 200 response (an in-stream error event, or an
+ * error object in a 200 JSON body): retryable when the status it stands for is 408, 409, 429 or ≥ 500 (so the
+ * transient types: overloaded, `api_error`, `server_error`, unknown types mapped to 500), unless `isFinal` (an
+ * exhausted quota). The caller's own errors (400, 401, 403, 404, 413, 422) are not. The 200's headers are not read:
+ * its `x-should-retry` / `retry-after` describe the response that carried the error, not the error.
+ *
+ * @param isFinal - re-sending cannot succeed (OpenAI `insufficient_quota`)
+ * @example
+ * const retryable = statusRetryable(429, code === 'insufficient_quota');  // false
+ */
+export function statusRetryable(status: number, isFinal = false): boolean {
   return !isFinal && (status === 408 || status === 409 || status === 429 || status >= 500);
 }
 

@@ -1,7 +1,7 @@
 /**
  * The errors an adapter raises about a response it cannot use, as opposed to the provider's own error bodies
- * (each adapter's `errors.ts` maps those): a body that is not the expected object, a stream event that is not
- * JSON, a hostile index, tool arguments that are not a JSON object. The codes are ours (STYLE §5) and every message
+ * (each adapter's `errors.ts` maps those): a body that is not the expected object or holds no answer at all, a
+ * stream event that is not JSON, a hostile index, tool arguments that are not a JSON object. The codes are ours (STYLE §5) and every message
  * names what failed without quoting model output. These run on the error path only, never per event.
  */
 import { errorMessage, ServerError, StreamError } from '../../src/errors.js';
@@ -24,6 +24,27 @@ export function invalidResponse(res: ResponseInfo, what: string): ServerError {
     status: res.status,
     code: 'invalid_response',
     retryable: false,
+    requestId: res.requestId,
+  });
+}
+
+/**
+ * `ServerError` `invalid_response`, retryable: a 200 body of the right shape that carries no answer at all (`{}`,
+ * no choices / candidates / content / output), and no error object saying why. Nothing names a failure of the
+ * request itself, so a new attempt may well get a real answer. A legitimately empty answer (a content filter, a
+ * refusal, a blocked prompt) is not this: it names its reason and is a normal result.
+ *
+ * @param what - what is missing, e.g. `'response has no choices'`
+ * @example
+ * if (choice === undefined) throw noAnswer(res, 'response has no choices');
+ */
+export function noAnswer(res: ResponseInfo, what: string): ServerError {
+  return new ServerError(errorMessage(res.provider, res.model, what, res.status, res.requestId), {
+    provider: res.provider,
+    model: res.model,
+    status: res.status,
+    code: 'invalid_response',
+    retryable: true,
     requestId: res.requestId,
   });
 }

@@ -77,7 +77,7 @@ describe('how many attempts', () => {
 
   const retryable: Array<[number, new (...a: never[]) => FiberError]> = [
     [408, TimeoutError], [409, ServerError], [429, RateLimitError], [500, ServerError], [502, ServerError],
-    [503, OverloadedError], [504, TimeoutError], [529, ServerError],
+    [503, OverloadedError], [504, TimeoutError], [529, OverloadedError],
   ];
   it.each(retryable)('retries a %i and succeeds on attempt 2', async (status) => {
     emu.script({ status });

@@ -119,7 +119,9 @@ describe("phase 'first_event'", () => {
     const f = fiberWith({ retry: { retries: 100, minDelayMs: 1, maxDelayMs: 2 }, timeouts: { firstEventMs: 30, totalMs: 200 } });
     const { error } = await collect(f.chatStream({ messages: 'hi' }));
     expect(error).toBeInstanceOf(TimeoutError);
-    expect((error as TimeoutError).phase).toBe('total');
+    // Either the deadline cut an attempt ('total'), or an attempt timed out so close to it that the backoff would
+    // have passed it, and the loop failed at once with that attempt's error (the contract's fail-fast rule).
+    expect(['total', 'first_event']).toContain((error as TimeoutError).phase);
     expect(emu.requests.length).toBeGreaterThanOrEqual(2);
     // The deadline may cut the last attempt before the server recorded its body.
     const attempts = (error as TimeoutError).attempts;

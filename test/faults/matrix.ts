@@ -26,6 +26,7 @@ const S = 'streams.test.ts > ';
 const R = 'responses.test.ts > ';
 const C = 'connections.test.ts > ';
 const A = 'aborts.test.ts > ';
+const Q = 'requests.test.ts > ';
 
 export const MATRIX: readonly FaultRow[] = [
   // -- stalls and deadlines --------------------------------------------------------------------------------------
@@ -176,6 +177,54 @@ export const MATRIX: readonly FaultRow[] = [
     test: `${S}retries an in-stream error that arrives before any content`,
   },
   {
+    id: 'in-stream-client-error-openai',
+    fault: 'An OpenAI stream sends `data: {"error": …}` before any content: a 400 `invalid_request_error`, a 401 `invalid_api_key`, a 429 `insufficient_quota` (one call each)',
+    behaviour: '`BadRequestError` 400, `AuthError` 401, `RateLimitError` 429 `insufficient_quota`, each `retryable: false`: 1 request per call (the caller’s own errors are never retried, in a stream or not)',
+    test: `${S}does not retry an OpenAI in-stream 400, 401 or insufficient_quota error`,
+  },
+  {
+    id: 'in-stream-client-error-responses',
+    fault: 'A Responses-wire stream sends an `error` event before any content: 400 `invalid_request_error`, 401 `invalid_api_key`, 429 `insufficient_quota` (one call each)',
+    behaviour: '`BadRequestError`, `AuthError`, `RateLimitError` `insufficient_quota`, each `retryable: false`: 1 request per call',
+    test: `${S}does not retry a Responses in-stream 400, 401 or insufficient_quota error event`,
+  },
+  {
+    id: 'in-stream-client-error-anthropic',
+    fault: 'An Anthropic stream sends `event: error` right after `message_start`: `invalid_request_error`, then `authentication_error` (one call each)',
+    behaviour: '`BadRequestError` 400 and `AuthError` 401, each `retryable: false`: 1 request per call',
+    test: `${S}does not retry an Anthropic in-stream invalid_request_error or authentication_error`,
+  },
+  {
+    id: 'in-stream-client-error-gemini',
+    fault: 'A Gemini stream’s first chunk is a `google.rpc.Status` error: 400 `INVALID_ARGUMENT`, then 401 `UNAUTHENTICATED` (one call each)',
+    behaviour: '`BadRequestError` 400 and `AuthError` 401, each `retryable: false`: 1 request per call',
+    test: `${S}does not retry a Gemini in-stream 400 or 401 error chunk`,
+  },
+  {
+    id: 'end-marker-held-open-openai',
+    fault: 'A raw OpenAI stream sends a chunk, the finish chunk and `data: [DONE]`, then keeps the response open (no terminating chunk)',
+    behaviour: 'The stream ends at `[DONE]`: `chunk`, `done` shortly after (no idle or total timeout), and the connection is closed',
+    test: `${S}ends an OpenAI stream at [DONE] when the server keeps the response open`,
+  },
+  {
+    id: 'end-marker-held-open-anthropic',
+    fault: 'A raw Anthropic stream sends a text delta and `message_stop`, then keeps the response open (no terminating chunk)',
+    behaviour: 'The stream ends at `message_stop`: `chunk`, `done` shortly after, and the connection is closed',
+    test: `${S}ends an Anthropic stream at message_stop when the server keeps the response open`,
+  },
+  {
+    id: 'interim-103-before-stream',
+    fault: 'A raw server answers `103 Early Hints` (with a `link` header), then a normal `200` SSE stream',
+    behaviour: 'The interim response is skipped: the stream completes with its text on attempt 1, one request',
+    test: `${S}skips a 1xx interim response before a stream`,
+  },
+  {
+    id: 'huge-sse-line',
+    fault: 'One 32 MB SSE line (a single content delta) arrives in 64 KB writes, under `maxResponseBytes: 40 MiB`; `totalMs: 4000`',
+    behaviour: 'Each piece is kept, not re-copied, until the line ends: `chunk` (the whole 32 MB delta) and `done` well inside the deadline (re-copying the line on every piece, a quadratic cost, takes longer than it); the size cap still bounds a line (row `oversized-sse-line`)',
+    test: `${S}parses one huge SSE line with linear copying`,
+  },
+  {
     id: 'done-first',
     fault: 'A raw OpenAI stream sends `data: [DONE]` first, then content chunks',
     behaviour: "The stream ends at `[DONE]`: `done` with empty text and `finishReason: 'other'`; the chunks after it are ignored",
@@ -269,6 +318,30 @@ export const MATRIX: readonly FaultRow[] = [
     test: `${R}fails a 200 JSON array body with ServerError invalid_response without retrying`,
   },
   {
+    id: 'json-200-error-openai',
+    fault: 'A `200 application/json` OpenAI body that holds an error object (`{"error": {"code": "insufficient_quota"}}`)',
+    behaviour: 'Not an empty success: `RateLimitError` 429 `insufficient_quota` (status from the in-stream table), not retryable: 1 attempt',
+    test: `${R}fails a 200 OpenAI body holding an error object with its typed error`,
+  },
+  {
+    id: 'json-200-error-anthropic',
+    fault: 'A `200` Anthropic body that is an error body (`{"type": "error", "error": {"type": "overloaded_error"}}`), on every attempt',
+    behaviour: '`OverloadedError` 529 `overloaded_error`, retryable: 3 attempts',
+    test: `${R}fails a 200 Anthropic error body with OverloadedError after retrying`,
+  },
+  {
+    id: 'json-200-error-gemini',
+    fault: 'A `200` Gemini body that holds a `google.rpc.Status` (`{"error": {"code": 400, "status": "INVALID_ARGUMENT"}}`)',
+    behaviour: '`BadRequestError` 400 `INVALID_ARGUMENT`, not retryable: 1 attempt',
+    test: `${R}fails a 200 Gemini body holding a google.rpc.Status with BadRequestError`,
+  },
+  {
+    id: 'json-200-no-answer',
+    fault: 'A `200` JSON body `{}` (no choices, content, candidates or output) on OpenAI Chat, OpenAI Responses, Anthropic and Gemini, on every attempt',
+    behaviour: 'Not an empty success: `ServerError` code `invalid_response`, retryable: 3 attempts on each',
+    test: `${R}retries a 200 JSON body without any answer, then fails with ServerError invalid_response`,
+  },
+  {
     id: 'html-502-proxy',
     fault: 'A proxy answers `502 Bad Gateway` with an HTML page',
     behaviour: '`ServerError` status 502 with a bounded snippet of the page; retried, 3 attempts',
@@ -321,6 +394,12 @@ export const MATRIX: readonly FaultRow[] = [
     fault: '`429` with code `insufficient_quota`',
     behaviour: '`RateLimitError`, not retryable: 1 attempt',
     test: `${R}does not retry a 429 insufficient_quota`,
+  },
+  {
+    id: '529-openai-gateway',
+    fault: 'An OpenAI-compatible gateway answers `529` (overloaded) on every attempt',
+    behaviour: '`OverloadedError` status 529 (not `ServerError`), retryable: 3 attempts',
+    test: `${R}retries an OpenAI 529 from a gateway, then fails with OverloadedError`,
   },
   {
     id: '503-persistent',
@@ -474,6 +553,20 @@ export const MATRIX: readonly FaultRow[] = [
     fault: 'A loopback base URL with `blockPrivateNetworks: true`',
     behaviour: '`ConfigError` code `private_network_blocked` before any connection',
     test: `${C}refuses a loopback base URL with ConfigError when private networks are blocked`,
+  },
+
+  // -- requests refused before sending -------------------------------------------------------------------------
+  {
+    id: 'responses-reasoning-unsupported',
+    fault: 'A Responses-wire call asks `gpt-4o` (no reasoning) for `reasoning.effort: \'low\'`, and another asks `o4-mini` for `reasoning.budgetTokens` alone',
+    behaviour: '`BadRequestError` code `unsupported_option` before sending (the Chat wire’s rules): no request, 1 attempt; `effort: \'none\'` on `gpt-4o` is dropped and the call succeeds without `reasoning` or `include`',
+    test: `${Q}refuses reasoning a Responses model cannot take before sending anything`,
+  },
+  {
+    id: 'responses-file-too-large',
+    fault: 'A Responses-wire call carries 33 MB of inline PDF bytes in two file parts',
+    behaviour: '`BadRequestError` code `content_too_large` (OpenAI’s 32 MB per request, as on the Chat wire) before sending: no request',
+    test: `${Q}refuses more inline file bytes than OpenAI takes on the Responses wire before sending`,
   },
 
   // -- aborts ------------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import {
-  AuthError, ConnectionError, OverloadedError, RateLimitError, ServerError,
+  AuthError, BadRequestError, ConnectionError, OverloadedError, RateLimitError, ServerError,
 } from '../../src/errors.js';
 import { fallback } from '../../middleware/fallback.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
@@ -68,6 +68,60 @@ fault('json-not-object', async (kit) => {
   expect(error).toMatchObject({ code: 'invalid_response', retryable: false, attempts: 1 });
   expect(emu.requests).toHaveLength(1);
   expectWithin(ms, TOTAL_MS);
+});
+
+fault('json-200-error-openai', async (kit) => {
+  const body = JSON.stringify({ error: { message: 'You exceeded your current quota, please check your plan and billing details.', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } });
+  emu.script({ raw: { status: 200, headers: { ...JSON_HEADERS, 'x-request-id': 'req_q' }, body }, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { error, ms } = await kit.failure(f.chat({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(RateLimitError);
+  expect(error).toMatchObject({ status: 429, code: 'insufficient_quota', retryable: false, attempts: 1, requestId: 'req_q' });
+  expect(error.message).toContain('You exceeded your current quota');
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('json-200-error-anthropic', async (kit) => {
+  const body = JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: 'req_a' });
+  emu.script({ provider: 'anthropic', raw: { status: 200, headers: JSON_HEADERS, body }, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { error, ms } = await kit.failure(f.chat({ model: 'claude-3-5-haiku-latest', messages: 'hi' }));
+  expect(error).toBeInstanceOf(OverloadedError);
+  expect(error).toMatchObject({ status: 529, code: 'overloaded_error', provider: 'anthropic', retryable: true, attempts: 3, requestId: 'req_a' });
+  expect(emu.requests.map((r) => r.provider)).toEqual(['anthropic', 'anthropic', 'anthropic']);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('json-200-error-gemini', async (kit) => {
+  const body = JSON.stringify({ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } });
+  emu.script({ provider: 'gemini', raw: { status: 200, headers: JSON_HEADERS, body }, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { error, ms } = await kit.failure(f.chat({ model: 'gemini-2.0-flash', messages: 'hi' }));
+  expect(error).toBeInstanceOf(BadRequestError);
+  expect(error).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT', provider: 'gemini', retryable: false, attempts: 1 });
+  expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('json-200-no-answer', async (kit) => {
+  const f = kit.emuFiber(emu, T);
+  const calls = [
+    { provider: 'openai', req: { messages: 'hi' } },
+    { provider: 'openai', req: { messages: 'hi', providerOptions: { api: 'responses' } } },
+    { provider: 'anthropic', req: { model: 'claude-3-5-haiku-latest', messages: 'hi' } },
+    { provider: 'gemini', req: { model: 'gemini-2.0-flash', messages: 'hi' } },
+  ] as const;
+  for (const { provider, req } of calls) {
+    emu.reset();
+    emu.script({ provider, raw: { status: 200, headers: JSON_HEADERS, body: '{}' }, times: Infinity });
+    const { error, ms } = await kit.failure(f.chat(req));
+    expect(error, provider).toBeInstanceOf(ServerError);
+    expect(error).toMatchObject({ code: 'invalid_response', status: 200, provider, retryable: true, attempts: 3 });
+    expect(error.message).toMatch(/response has no (choices|content|candidates)/);
+    expect(emu.requests).toHaveLength(3);
+    expectWithin(ms, TOTAL_MS);
+  }
 });
 
 fault('html-502-proxy', async (kit) => {
@@ -183,6 +237,16 @@ fault('429-insufficient-quota', async (kit) => {
   expect(error).toBeInstanceOf(RateLimitError);
   expect(error).toMatchObject({ status: 429, code: 'insufficient_quota', retryable: false, attempts: 1 });
   expect(emu.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('529-openai-gateway', async (kit) => {
+  emu.script({ provider: 'openai', status: 529, times: Infinity });
+  const f = kit.emuFiber(emu, T);
+  const { error, ms } = await kit.failure(f.chat({ messages: 'hi' }));
+  expect(error).toBeInstanceOf(OverloadedError);
+  expect(error).toMatchObject({ status: 529, provider: 'openai', retryable: true, attempts: 3 });
+  expect(emu.requests).toHaveLength(3);
   expectWithin(ms, TOTAL_MS);
 });
 

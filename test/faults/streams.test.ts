@@ -4,10 +4,12 @@
  * it is retried only while nothing has reached the caller.
  */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
-import { OverloadedError, ServerError, StreamError } from '../../src/errors.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
+import { AuthError, BadRequestError, type FiberError, OverloadedError, RateLimitError, ServerError, StreamError } from '../../src/errors.js';
+import type { Fiber } from '../../src/fiber.js';
+import { startEmulator, type Emulator, type EmulatorInStreamError } from '../../src/testing/index.js';
+import type { ChatRequest } from '../../src/types.js';
 import { sseChunk, sseEnd, trackHandles, type HandleTracker } from '../helpers/core.js';
-import { chunk, doneOf, expectWithin, faultSuite, head, logsOf, textOf, typesOf, TOTAL_MS, type Kit } from './kit.js';
+import { anthropicOpening, chunk, doneOf, expectWithin, faultSuite, head, logsOf, TEST_KEY, textOf, typesOf, TOTAL_MS, type Kit } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('streams.test.ts');
 
@@ -156,6 +158,133 @@ fault('in-stream-error-before-content', async (kit) => {
   expect(emu.requests).toHaveLength(2);
   expectWithin(ms, TOTAL_MS);
 });
+
+/** One call per `inStreamError` of `rule`: each fails with its typed error, not retryable, after 1 request. */
+async function notRetried(
+  kit: Kit,
+  provider: keyof typeof MODEL,
+  cases: ReadonlyArray<{ error: EmulatorInStreamError; cls: new (...args: never[]) => FiberError; status: number; code: string }>,
+  extra: Partial<ChatRequest> = {},
+): Promise<void> {
+  const f = kit.emuFiber(emu, T);
+  for (const [i, c] of cases.entries()) {
+    emu.script({ provider, inStreamError: c.error });
+    const { events, error, ms } = await kit.drain(f.chatStream({ model: MODEL[provider], messages: 'hi', ...extra }));
+    expect(error, c.code).toBeInstanceOf(c.cls);
+    expect(error).toMatchObject({ status: c.status, code: c.code, provider, retryable: false, attempts: 1 });
+    expect(events).toEqual([]);
+    expect(emu.requests).toHaveLength(i + 1);
+    expectWithin(ms, TOTAL_MS);
+  }
+}
+
+fault('in-stream-client-error-openai', (kit) => notRetried(kit, 'openai', [
+  // Counted events: the role chunk (no content), then the error.
+  { error: { after: 1, status: 400 }, cls: BadRequestError, status: 400, code: 'invalid_request_error' },
+  { error: { after: 1, status: 401 }, cls: AuthError, status: 401, code: 'invalid_api_key' },
+  { error: { after: 1, status: 429, code: 'insufficient_quota' }, cls: RateLimitError, status: 429, code: 'insufficient_quota' },
+]));
+
+fault('in-stream-client-error-responses', (kit) => notRetried(kit, 'openai', [
+  // Counted events: response.created, response.in_progress, then the `error` event (4xx are error events).
+  { error: { after: 2, status: 400 }, cls: BadRequestError, status: 400, code: 'invalid_request_error' },
+  { error: { after: 2, status: 401 }, cls: AuthError, status: 401, code: 'invalid_api_key' },
+  { error: { after: 2, status: 429, code: 'insufficient_quota' }, cls: RateLimitError, status: 429, code: 'insufficient_quota' },
+], { providerOptions: { api: 'responses' } }));
+
+fault('in-stream-client-error-anthropic', (kit) => notRetried(kit, 'anthropic', [
+  // Counted events: message_start, then the error.
+  { error: { after: 1, status: 400 }, cls: BadRequestError, status: 400, code: 'invalid_request_error' },
+  { error: { after: 1, status: 401 }, cls: AuthError, status: 401, code: 'authentication_error' },
+]));
+
+fault('in-stream-client-error-gemini', (kit) => notRetried(kit, 'gemini', [
+  { error: { after: 0, status: 400 }, cls: BadRequestError, status: 400, code: 'INVALID_ARGUMENT' },
+  { error: { after: 0, status: 401 }, cls: AuthError, status: 401, code: 'UNAUTHENTICATED' },
+]));
+
+/** The last lines of an OpenAI stream without a usage chunk: the finish chunk and `[DONE]`. */
+const OPENAI_END = 'data: {"id":"chatcmpl-test","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+  + 'data: [DONE]\n\n';
+
+/** A stream whose server writes `body` (in one chunk of chunked encoding) and then keeps the response open. */
+async function heldOpen(kit: Kit, body: string, fiber: (url: string) => Fiber, model: string): Promise<void> {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', SSE_CHUNKED));
+      c.write(chunk(body));
+      // No terminating `0\r\n\r\n`: the response stays open until the client leaves.
+    },
+  });
+  const f = fiber(srv.url);
+  const { events, error, ms } = await kit.drain(f.chatStream({ model, messages: 'hi', timeout: { totalMs: TOTAL_MS, idleMs: 2_500 } }));
+  expect(error).toBeNull();
+  expect(typesOf(events)).toEqual(['chunk', 'done']);
+  expect(doneOf(events)).toMatchObject({ text: 'hello', finishReason: 'stop', attempts: 1 });
+  await srv.closedConn(0);
+  expect(srv.requests).toHaveLength(1);
+  // Well before the idle (2.5 s) and total (3 s) deadlines: the end marker ended it.
+  expect(ms).toBeLessThan(1_500);
+}
+
+fault('end-marker-held-open-openai', (kit) =>
+  heldOpen(kit, sseChunk('hello') + OPENAI_END, (url) => kit.fiber(`${url}/v1`), MODEL.openai));
+
+fault('end-marker-held-open-anthropic', (kit) =>
+  heldOpen(
+    kit,
+    anthropicOpening('hello')
+      + 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+      + 'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}}\n\n'
+      + 'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    (url) => kit.fiber(`${url}/v1`, { baseUrls: { anthropic: url }, apiKeys: { anthropic: TEST_KEY } }),
+    MODEL.anthropic,
+  ));
+
+fault('interim-103-before-stream', async (kit) => {
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write('HTTP/1.1 103 Early Hints\r\nlink: </hints.css>; rel=preload; as=style\r\n\r\n');
+      c.later(10, () => {
+        c.write(head('200 OK', SSE_CHUNKED));
+        c.write(chunk(sseChunk('early') + sseChunk(' hints') + OPENAI_END));
+        c.write('0\r\n\r\n');
+      });
+    },
+  });
+  const f = kit.fiber(`${srv.url}/v1`, T);
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(typesOf(events)).toEqual(['chunk', 'chunk', 'done']);
+  expect(doneOf(events)).toMatchObject({ text: 'early hints', finishReason: 'stop', attempts: 1 });
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, TOTAL_MS);
+});
+
+fault('huge-sse-line', async (kit) => {
+  const LINE_BYTES = 32 * 1024 * 1024;
+  const PIECE = 64 * 1024;
+  const text = 'a'.repeat(LINE_BYTES);
+  const event = Buffer.from(sseChunk(text), 'utf8');
+  const srv = await kit.raw({
+    onRequest(c) {
+      c.write(head('200 OK', { 'content-type': 'text/event-stream', connection: 'close' }));
+      for (let offset = 0; offset < event.length; offset += PIECE) c.write(event.subarray(offset, offset + PIECE));
+      c.socket.end(OPENAI_END);
+    },
+  });
+  // The deadline is the discriminator: linear copying finishes well inside it (about half a second here), while
+  // re-copying the buffered line on every piece (quadratic) took about 7 s for this line.
+  const f = kit.fiber(`${srv.url}/v1`, { timeouts: { totalMs: 4_000 }, maxResponseBytes: 40 * 1024 * 1024 });
+  const { events, error, ms } = await kit.drain(f.chatStream({ messages: 'hi' }));
+  expect(error).toBeNull();
+  expect(typesOf(events)).toEqual(['chunk', 'done']);
+  const result = doneOf(events);
+  expect(result.text.length).toBe(LINE_BYTES);
+  expect(result).toMatchObject({ finishReason: 'stop', attempts: 1 });
+  expect(srv.requests).toHaveLength(1);
+  expectWithin(ms, 4_000);
+}, 20_000);
 
 fault('done-first', async (kit) => {
   const srv = await kit.raw({

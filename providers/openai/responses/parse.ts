@@ -6,7 +6,7 @@
 import type { FiberError } from '../../../src/errors.js';
 import type { FinishReason, ParsedResult, ResponseInfo, ToolCall, Usage } from '../../../src/types.js';
 import { parseToolArguments } from '../../shared/parse-tool-arguments.js';
-import { invalidResponse } from '../../shared/response-errors.js';
+import { invalidResponse, noAnswer } from '../../shared/response-errors.js';
 import { openaiStreamError } from '../errors.js';
 import type { ResponsesKeptItem, ResponsesOutputItem, ResponsesProviderData, ResponsesReasoningItem, ResponsesResponse, ResponsesUsageWire } from './wire.js';
 
@@ -22,7 +22,11 @@ export const REASONING_PART_SEPARATOR = '\n\n';
  * - toolCalls: `function_call` items in output order, id = `call_id`, arguments parsed (`""` → `{}`);
  * - finishReason: `completed` → `stop`, or `tool_calls` when a function call exists; `incomplete` with reason
  *   `max_output_tokens` → `length`, `content_filter` → `content_filter`; anything else → `other`;
- * - `status: 'failed'` throws the typed error of `response.error` (as a `response.failed` stream event does);
+ * - `status: 'failed'` (or any `error` object) throws the typed error of `response.error` (as a `response.failed`
+ *   stream event does); a body that is only an error (`{"error": {…}}`) is parsed by the Chat wire, which throws
+ *   the same typed error;
+ * - a body without an `output` array throws `ServerError` `invalid_response`, retryable (an empty `output` with
+ *   a status, such as a content-filtered `incomplete` response, is a normal result);
  * - providerData: `{ openaiResponses: { items } }` when the output has reasoning items (see `keptItems`).
  *
  * @param body - the parsed JSON body of a 200 response
@@ -35,8 +39,9 @@ export function parseResponses(body: unknown, res: ResponseInfo): ParsedResult {
     throw invalidResponse(res, 'response body is not a response object');
   }
   const b = body as ResponsesResponse;
-  if (b.status === 'failed') throw responsesFailure(res, b);
-  const output = Array.isArray(b.output) ? b.output : [];
+  if (b.status === 'failed' || (b.error !== undefined && b.error !== null)) throw responsesFailure(res, b);
+  if (!Array.isArray(b.output)) throw noAnswer(res, 'response has no output');
+  const output = b.output;
   const toolCalls = outputToolCalls(output, res);
   const parsed: ParsedResult = {
     text: outputText(output),
@@ -83,7 +88,11 @@ export function mapResponsesUsage(u: ResponsesUsageWire): Usage {
   return usage;
 }
 
-/** The typed error for a `failed` response (`response.error: { code, message }`), by the in-stream error table. */
+/**
+ * The typed error for a `failed` response (`response.error: { code, message }`), by the in-stream error table:
+ * its status from the code (`server_error` → 500, `insufficient_quota` → 429, `invalid_prompt` → 400), retryable
+ * by that status (not for the caller's errors, nor for `insufficient_quota`).
+ */
 export function responsesFailure(res: ResponseInfo, response: ResponsesResponse): FiberError {
   return openaiStreamError(res, response);
 }

@@ -5,8 +5,10 @@
  */
 import { BadRequestError, ConfigError, errorMessage } from '../../../src/errors.js';
 import type { ChatMessage, ContentPart, NormalizedRequest, ProviderEnv, ToolCall, ToolSpec, WireRequest } from '../../../src/types.js';
+import { decodedLength, mb } from '../../shared/inline-size.js';
 import { assignProviderOptions } from '../../shared/provider-options.js';
 import { unsupportedPart } from '../../shared/request-errors.js';
+import { isReasoningModel, OPENAI_MAX_FILE_BYTES, reasoningEffort } from '../prepare.js';
 import type {
   ResponsesBody,
   ResponsesFunctionCallItem,
@@ -34,10 +36,18 @@ export const ENCRYPTED_REASONING = 'reasoning.encrypted_content';
  *   their original order around them; tool turns → `function_call_output` items;
  * - `maxTokens` → `max_output_tokens`; tools → `{ type: 'function', name, description, parameters, strict: false }`
  *   (Chat Completions semantics: the Responses API would otherwise default to strict schemas);
- *   `reasoning.effort` → `reasoning.effort`, `reasoning.summary: true` → `reasoning.summary: 'auto'`;
+ * - `reasoning`, checked before sending by the Chat wire's rules (`reasoningEffort` in `../prepare.ts`): `effort`
+ *   → `reasoning.effort` for reasoning models only (the o-series, the gpt-5 family; `'minimal'` / `'none'` refused
+ *   on the o-series); on any other model `'none'` is dropped and another effort is a `BadRequestError`;
+ *   `budgetTokens` alone is a `BadRequestError` (OpenAI counts no thinking budget), beside an effort it is
+ *   ignored; `summary: true` → `reasoning.summary: 'auto'` on reasoning models, dropped elsewhere (the API rejects
+ *   `reasoning` for models that do not reason; the Chat wire ignores `summary` too);
  * - `store: false` (llm-fiber sends the whole conversation on every call and never uses `previous_response_id`);
- *   with it, a request that sets `reasoning` also asks for `include: ['reasoning.encrypted_content']`, so
- *   reasoning items can be sent back on the next turn;
+ *   with it, a request that sends `reasoning` (other than effort `'none'`) also asks for
+ *   `include: ['reasoning.encrypted_content']`, so reasoning items can be sent back on the next turn;
+ * - file bytes (`file` parts given as base64 `data` or a `data:` URL) are limited to `OPENAI_MAX_FILE_BYTES`
+ *   (32 MiB) per request, as on the Chat wire: more is a `BadRequestError` (code `content_too_large`) before
+ *   sending; file URLs are fetched by the API and not counted;
  * - `seed` and `stop` do not exist on this API: `BadRequestError` (code `unsupported_option`) before sending.
  *
  * `req.providerOptions` are merged into the body last (shallow, so `store: true` or `include` can be set), except
@@ -65,26 +75,34 @@ export function prepareResponses(req: NormalizedRequest, env: ProviderEnv, name 
     start++;
   }
 
-  const body: ResponsesBody = { model, input: mapInput(messages, start, model, name) };
+  const body: ResponsesBody = { model, input: mapInput(messages, start, model, name, new FileBytes(model, name)) };
   if (instructions !== undefined) body.instructions = instructions;
   if (req.temperature !== undefined) body.temperature = req.temperature;
   if (req.maxTokens !== undefined) body.max_output_tokens = req.maxTokens;
   if (req.tools !== undefined && req.tools.length > 0) body.tools = mapTools(req.tools);
   if (req.toolChoice !== undefined) body.tool_choice = mapToolChoice(req.toolChoice);
   const reasoning = req.reasoning;
+  // Reasoning this request sends (an effort other than 'none', or summaries): then its items come back.
+  let sendsReasoning = false;
   if (reasoning !== undefined) {
+    // OpenAI's own rules, as on the Chat wire: throws BadRequestError before sending for what no model here takes.
+    const effort = reasoningEffort(reasoning, model, name, true);
     const r: NonNullable<ResponsesBody['reasoning']> = {};
-    if (reasoning.effort !== undefined) r.effort = reasoning.effort;
-    if (reasoning.summary === true) r.summary = 'auto';
-    if (r.effort !== undefined || r.summary !== undefined) body.reasoning = r;
+    if (effort !== undefined) r.effort = effort;
+    if (reasoning.summary === true && isReasoningModel(model)) r.summary = 'auto';
+    if (r.effort !== undefined || r.summary !== undefined) {
+      body.reasoning = r;
+      sendsReasoning = r.effort !== 'none';
+    }
   }
   body.store = false;
   if (req.stream) body.stream = true;
   // `api` picks the wire (openai({ api }) / providerOptions.api); it is no body field.
   assignProviderOptions(body, req.providerOptions, 'api');
   // Reasoning items of an unstored response can only come back with their encrypted content. Only requests that
-  // ask for reasoning get it: the API rejects the include for models that do not reason (gpt-4o, gpt-4.1).
-  if (body.store === false && body.include === undefined && reasoning !== undefined && reasoning.effort !== 'none') {
+  // send reasoning get it: the API rejects the include for models that do not reason (gpt-4o, gpt-4.1), and a
+  // request whose reasoning was dropped (or was only a budget) asked for none.
+  if (body.store === false && body.include === undefined && sendsReasoning) {
     body.include = [ENCRYPTED_REASONING];
   }
 
@@ -105,7 +123,36 @@ function unsupported(name: string, model: string, option: string): BadRequestErr
   });
 }
 
-function mapInput(messages: readonly ChatMessage[], start: number, model: string, name: string): ResponsesInputItem[] {
+/** Counts the inline file bytes of a request and refuses more than `OPENAI_MAX_FILE_BYTES` (the Chat wire's limit). */
+class FileBytes {
+  private total = 0;
+
+  constructor(private readonly model: string, private readonly name: string) {}
+
+  /** Count a file part's inline bytes (a URL the API fetches counts nothing); throws past the limit. */
+  add(p: Extract<ContentPart, { type: 'file' }>, where: string): void {
+    this.total += inlineBytes(p);
+    if (this.total <= OPENAI_MAX_FILE_BYTES) return;
+    const why = `brings the request's files to ${mb(this.total)}, over OpenAI's ${mb(OPENAI_MAX_FILE_BYTES)} per request`;
+    throw new BadRequestError(errorMessage(this.name, this.model, `content part 'file' (${where}) ${why}`), {
+      provider: this.name,
+      model: this.model,
+      code: 'content_too_large',
+      retryable: false,
+    });
+  }
+}
+
+/** Decoded bytes of a file part's inline data: base64 `data`, or the payload of a `data:` URL; 0 for other URLs. */
+function inlineBytes(p: Extract<ContentPart, { type: 'file' }>): number {
+  if ('data' in p) return decodedLength(p.data);
+  if (!p.url.startsWith('data:')) return 0;
+  const comma = p.url.indexOf(',');
+  if (comma === -1) return 0;
+  return p.url.slice(5, comma).endsWith(';base64') ? decodedLength(p.url.slice(comma + 1)) : p.url.length - comma - 1;
+}
+
+function mapInput(messages: readonly ChatMessage[], start: number, model: string, name: string, files: FileBytes): ResponsesInputItem[] {
   const out: ResponsesInputItem[] = [];
   for (let i = start; i < messages.length; i++) {
     const m = messages[i]!;
@@ -116,14 +163,14 @@ function mapInput(messages: readonly ChatMessage[], start: number, model: string
     }
     switch (m.role) {
       case 'tool':
-        out.push({ type: 'function_call_output', call_id: m.toolCallId ?? '', output: toolOutput(m.content, model, name) });
+        out.push({ type: 'function_call_output', call_id: m.toolCallId ?? '', output: toolOutput(m.content, i, model, name, files) });
         break;
       case 'assistant':
         pushAssistant(out, m, model, name);
         break;
       default:
         // Responses messages have no `name`: it is dropped.
-        out.push({ role: m.role, content: typeof m.content === 'string' ? m.content : inputParts(m.content, m.role, model, name) });
+        out.push({ role: m.role, content: typeof m.content === 'string' ? m.content : inputParts(m.content, m.role, i, model, name, files) });
     }
   }
   return out;
@@ -216,15 +263,16 @@ function assistantText(parts: readonly ContentPart[], model: string, name: strin
 }
 
 /** A tool result: a string as is; text-only parts joined; parts with images as an input list. */
-function toolOutput(content: string | ContentPart[], model: string, name: string): string | ResponsesInputContent[] {
+function toolOutput(content: string | ContentPart[], message: number, model: string, name: string, files: FileBytes): string | ResponsesInputContent[] {
   if (typeof content === 'string') return content;
   let textOnly = true;
   for (const p of content) if (p.type !== 'text') textOnly = false;
   if (textOnly) return assistantText(content, model, name);
-  return inputParts(content, 'tool', model, name);
+  return inputParts(content, 'tool', message, model, name, files);
 }
 
-function inputParts(parts: readonly ContentPart[], role: ChatMessage['role'], model: string, name: string): ResponsesInputContent[] {
+/** @param message - the turn's index in `messages`, for error messages */
+function inputParts(parts: readonly ContentPart[], role: ChatMessage['role'], message: number, model: string, name: string, files: FileBytes): ResponsesInputContent[] {
   const out: ResponsesInputContent[] = new Array(parts.length);
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
@@ -233,6 +281,7 @@ function inputParts(parts: readonly ContentPart[], role: ChatMessage['role'], mo
     } else if (p.type === 'image' && (role === 'user' || role === 'tool')) {
       out[i] = { type: 'input_image', image_url: 'data' in p ? `data:${p.mediaType};base64,${p.data}` : p.url };
     } else if (p.type === 'file' && (role === 'user' || role === 'tool')) {
+      files.add(p, `messages[${message}].content[${i}]`);
       out[i] = inputFile(p, i);
     } else {
       const where = p.type === 'audio' ? 'by the Responses API (use the chat wire with an audio model)' : `in a ${role} message`;

@@ -139,6 +139,22 @@ describe('anthropicStreamError', () => {
     expect(anthropicStreamError(res(200), { error: { type: 'brand_new_error', message: 'x' } })).toBeInstanceOf(ServerError);
   });
 
+  it.each([
+    ['invalid_request_error', 400, false],
+    ['authentication_error', 401, false],
+    ['billing_error', 402, false],
+    ['permission_error', 403, false],
+    ['not_found_error', 404, false],
+    ['request_too_large', 413, false],
+    ['rate_limit_error', 429, true],
+    ['api_error', 500, true],
+    ['timeout_error', 504, true],
+    ['overloaded_error', 529, true],
+    ['brand_new_error', 500, true],
+  ] as const)('an in-stream %s (%i) is retryable: %s', (type, status, retryable) => {
+    expect(anthropicStreamError(res(200), { error: { type, message: 'x' } })).toMatchObject({ status, retryable });
+  });
+
   it('is retryable and ignores the retry headers of the 200 response', () => {
     const err = anthropicStreamError(res(200, { 'retry-after': '5', 'x-should-retry': 'false' }), { error: { type: 'rate_limit_error', message: 'slow' } }) as RateLimitError;
     expect(err.retryable).toBe(true);

@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { mapUsage, parseMessage } from '../../../providers/anthropic/parse.js';
-import { ServerError } from '../../../src/errors.js';
+import { AuthError, BadRequestError, OverloadedError, ServerError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
 import { loadFixtures } from '../../helpers/fixtures.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_p', provider: 'anthropic', model: 'claude-sonnet-4-5' };
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
 
 function message(content: unknown[], extra: Record<string, unknown> = {}) {
   return { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929', content, stop_reason: 'end_turn', stop_sequence: null, ...extra };
@@ -115,7 +124,28 @@ describe('parseMessage', () => {
     expect(() => parseMessage([], res)).toThrow(ServerError);
   });
 
-  it('tolerates a body without content', () => {
-    expect(parseMessage({ id: 'x', model: 'm' }, res)).toMatchObject({ text: '', toolCalls: [], finishReason: 'other', usage: null });
+  it('throws a retryable ServerError invalid_response for a 200 body without content', () => {
+    for (const body of [{}, { id: 'x', model: 'm' }, { type: 'message', content: null }]) {
+      const err = thrown(() => parseMessage(body, res));
+      expect(err, JSON.stringify(body)).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ code: 'invalid_response', status: 200, retryable: true });
+      expect(err.message).toBe('anthropic claude-sonnet-4-5: response has no content (200, request req_p)');
+    }
+  });
+
+  it('throws the typed error of a 200 error body, by the in-stream type table', () => {
+    const overloaded = thrown(() => parseMessage({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: 'req_b' }, { ...res, requestId: undefined }));
+    expect(overloaded).toBeInstanceOf(OverloadedError);
+    expect(overloaded).toMatchObject({ status: 529, code: 'overloaded_error', retryable: true, requestId: 'req_b' });
+    expect(thrown(() => parseMessage({ type: 'error', error: { type: 'invalid_request_error', message: 'bad' } }, res))).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    expect(thrown(() => parseMessage({ type: 'error', error: { type: 'authentication_error', message: 'key' } }, res))).toBeInstanceOf(AuthError);
+    expect(thrown(() => parseMessage({ error: { type: 'permission_error', message: 'no' } }, res))).toMatchObject({ status: 403, retryable: false });
+    expect(thrown(() => parseMessage({ type: 'error', error: { type: 'api_error', message: 'oops' } }, res))).toMatchObject({ name: 'ServerError', status: 500, retryable: true });
+    expect(thrown(() => parseMessage({ type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 300000 tokens > 200000 maximum' } }, res))).toBeInstanceOf(BadRequestError);
+  });
+
+  it('keeps a message with empty content a normal result (refusal, end_turn)', () => {
+    expect(parseMessage(message([], { stop_reason: 'refusal' }), res)).toMatchObject({ text: '', toolCalls: [], finishReason: 'content_filter' });
+    expect(parseMessage(message([]), res)).toMatchObject({ text: '', finishReason: 'stop' });
   });
 });

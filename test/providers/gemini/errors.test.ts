@@ -137,8 +137,20 @@ describe('geminiStreamError', () => {
     expect(err).toMatchObject({ status: 503, code: 'UNAVAILABLE', retryable: true, raw: chunk });
   });
 
-  it('is retryable even for statuses the HTTP predicate would not retry', () => {
-    expect(geminiStreamError(res(200), JSON.parse(body(400, 'INVALID_ARGUMENT')))).toMatchObject({ name: 'BadRequestError', retryable: true });
+  it('is retryable by its status: not for the caller\'s errors (400, 401, 403, 404), yes for 408, 409, 429 and 5xx', () => {
+    expect(geminiStreamError(res(200), JSON.parse(body(400, 'INVALID_ARGUMENT')))).toMatchObject({ name: 'BadRequestError', retryable: false });
+    expect(geminiStreamError(res(200), JSON.parse(body(401, 'UNAUTHENTICATED')))).toMatchObject({ name: 'AuthError', retryable: false });
+    expect(geminiStreamError(res(200), JSON.parse(body(403, 'PERMISSION_DENIED')))).toMatchObject({ name: 'AuthError', retryable: false });
+    expect(geminiStreamError(res(200), JSON.parse(body(404, 'NOT_FOUND')))).toMatchObject({ name: 'NotFoundError', retryable: false });
+    for (const [code, name] of [[408, 'DEADLINE_EXCEEDED'], [409, 'ABORTED'], [429, 'RESOURCE_EXHAUSTED'], [500, 'INTERNAL'], [503, 'UNAVAILABLE'], [504, 'DEADLINE_EXCEEDED']] as const) {
+      expect(geminiStreamError(res(200), JSON.parse(body(code, name))).retryable, String(code)).toBe(true);
+    }
+  });
+
+  it('takes the status from the google.rpc.Code name when the error has no numeric code', () => {
+    expect(geminiStreamError(res(200), { error: { message: 'x', status: 'INVALID_ARGUMENT' } })).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    expect(geminiStreamError(res(200), { error: { message: 'x', status: 'UNAVAILABLE' } })).toMatchObject({ name: 'OverloadedError', status: 503, retryable: true });
+    expect(geminiStreamError(res(200), { error: { message: 'x', status: 'SOMETHING_NEW' } })).toMatchObject({ name: 'ServerError', status: 500, retryable: true });
   });
 
   it('ignores retry headers of the 200 response but reads RetryInfo', () => {

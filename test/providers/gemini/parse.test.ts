@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { mapFinishReason, mapUsage, parseGenerateContent } from '../../../providers/gemini/parse.js';
-import { ServerError } from '../../../src/errors.js';
+import { AuthError, BadRequestError, OverloadedError, RateLimitError, ServerError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: undefined, provider: 'gemini', model: 'gemini-2.5-flash' };
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
 
 function response(parts: unknown[], extra: Record<string, unknown> = {}, finishReason = 'STOP') {
   return {
@@ -112,7 +121,9 @@ describe('parseGenerateContent', () => {
 
   it('reports a blocked prompt (no candidates, promptFeedback.blockReason) as content_filter', () => {
     expect(parseGenerateContent({ promptFeedback: { blockReason: 'PROHIBITED_CONTENT' } }, res).finishReason).toBe('content_filter');
-    expect(parseGenerateContent({ promptFeedback: {} }, res).finishReason).toBe('other');
+    expect(parseGenerateContent({ candidates: [], promptFeedback: { blockReason: 'SAFETY' } }, res).finishReason).toBe('content_filter');
+    // Neither a candidate nor a block reason: no answer at all (see below).
+    expect(thrown(() => parseGenerateContent({ promptFeedback: {} }, res))).toMatchObject({ code: 'invalid_response', retryable: true });
   });
 
   it('maps every finish reason of the README table', () => {
@@ -136,8 +147,29 @@ describe('parseGenerateContent', () => {
     expect(() => parseGenerateContent([{ candidates: [] }], res)).toThrow(ServerError);
   });
 
-  it('tolerates a body without candidates or parts', () => {
-    expect(parseGenerateContent({ responseId: '', modelVersion: '' }, res)).toMatchObject({ text: '', toolCalls: [], finishReason: 'other', model: null, id: null });
+  it('tolerates a candidate without usable parts', () => {
     expect(parseGenerateContent({ candidates: [{ content: { parts: [null, 5] }, finishReason: 'STOP' }] }, res).text).toBe('');
+    expect(parseGenerateContent({ candidates: [{ finishReason: 'STOP' }] }, res)).toMatchObject({ text: '', finishReason: 'stop' });
+  });
+
+  it('throws a retryable ServerError invalid_response for a 200 body without candidates or a block reason', () => {
+    for (const body of [{}, { responseId: '', modelVersion: '' }, { candidates: [] }, { candidates: [null] }, { usageMetadata: { promptTokenCount: 3 } }]) {
+      const err = thrown(() => parseGenerateContent(body, res));
+      expect(err, JSON.stringify(body)).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ code: 'invalid_response', status: 200, retryable: true });
+      expect(err.message).toBe('gemini gemini-2.5-flash: response has no candidates (200)');
+    }
+  });
+
+  it('throws the typed error of a 200 body that holds a google.rpc.Status, by its code', () => {
+    const status = (code: number, name: string, message = 'x') => ({ error: { code, message, status: name } });
+    expect(thrown(() => parseGenerateContent(status(503, 'UNAVAILABLE', 'The model is overloaded.'), res))).toMatchObject({ name: 'OverloadedError', status: 503, code: 'UNAVAILABLE', retryable: true });
+    expect(thrown(() => parseGenerateContent(status(429, 'RESOURCE_EXHAUSTED'), res))).toBeInstanceOf(RateLimitError);
+    expect(thrown(() => parseGenerateContent(status(400, 'INVALID_ARGUMENT'), res))).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    expect(thrown(() => parseGenerateContent(status(403, 'PERMISSION_DENIED'), res))).toMatchObject({ status: 403, retryable: false });
+    expect(thrown(() => parseGenerateContent(status(403, 'PERMISSION_DENIED'), res))).toBeInstanceOf(AuthError);
+    // No numeric code: the status name says it.
+    expect(thrown(() => parseGenerateContent({ error: { message: 'x', status: 'INVALID_ARGUMENT' } }, res))).toBeInstanceOf(BadRequestError);
+    expect(thrown(() => parseGenerateContent({ error: { message: 'x', status: 'UNAVAILABLE' } }, res))).toBeInstanceOf(OverloadedError);
   });
 });

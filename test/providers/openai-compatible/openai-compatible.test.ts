@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, Fiber, StreamError, BadRequestError, NotFoundError, type FiberOptions } from '../../../src/index.js';
+import { AuthError, ConfigError, Fiber, StreamError, BadRequestError, NotFoundError, OverloadedError, type FiberOptions } from '../../../src/index.js';
 import { openaiCompatible } from '../../../providers/index.js';
 import { startEmulator, type Emulator } from '../../../src/testing/index.js';
 
@@ -106,6 +106,29 @@ describe('openaiCompatible', () => {
     const err = await fiber.chat({ model: 'ollama:nope', messages: 'x' }).catch((e) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err.message).toContain("model 'nope' not found");
+  });
+
+  it('maps a gateway\'s 529 to OverloadedError', async () => {
+    emu.script({
+      provider: 'openai',
+      raw: { status: 529, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { message: 'Overloaded', type: 'overloaded_error', code: null } }) },
+    });
+    const fiber = make({ providers: [openaiCompatible({ name: 'gateway', baseUrl: `${emu.url}/v1` })] });
+    const err = await fiber.chat({ model: 'gateway:claude-proxy', messages: 'x' }).catch((e) => e);
+    expect(err).toBeInstanceOf(OverloadedError);
+    expect(err).toMatchObject({ status: 529, retryable: true, provider: 'gateway' });
+  });
+
+  it('maps a 200 body that holds an error (OpenRouter-style numeric code) to its typed error', async () => {
+    emu.script({
+      provider: 'openai',
+      raw: { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { message: 'No auth credentials found', code: 401 } }) },
+    });
+    const fiber = make({ providers: [openaiCompatible({ name: 'router', baseUrl: `${emu.url}/v1` })] });
+    const err = await fiber.chat({ model: 'router:some/model', messages: 'x' }).catch((e) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect(err).toMatchObject({ status: 401, retryable: false, provider: 'router' });
+    expect(err.message).toContain('No auth credentials found');
   });
 
   it('refuses a built-in name, unknown options and unknown quirks', () => {

@@ -128,10 +128,67 @@ describe('prepareResponses', () => {
     expect(body.reasoning).toEqual({ effort: 'high', summary: 'auto' });
     expect(body.include).toEqual(['reasoning.encrypted_content']);
     expect(body.stream).toBe(true);
-    expect(bodyOf(req([{ role: 'user', content: 'hi' }], { reasoning: { effort: 'none' } }))).not.toHaveProperty('include');
+    // 'none' turns reasoning off (gpt-5.1 takes it; the o-series does not, see below): no include.
+    expect(bodyOf(req([{ role: 'user', content: 'hi' }], { model: 'gpt-5.1', reasoning: { effort: 'none' } }))).not.toHaveProperty('include');
     expect(bodyOf(req([{ role: 'user', content: 'hi' }], { reasoning: { summary: false } }))).not.toHaveProperty('reasoning');
     // No reasoning asked for: no include (the API rejects it for models that do not reason).
     expect(bodyOf(req([{ role: 'user', content: 'hi' }]))).not.toHaveProperty('include');
+  });
+
+  it('checks reasoning by the Chat wire\'s rules before sending', () => {
+    const hi: ChatMessage[] = [{ role: 'user', content: 'hi' }];
+    const error = (r: NormalizedRequest): BadRequestError => {
+      try {
+        prepareResponses(r, ENV);
+      } catch (e) {
+        expect(e).toBeInstanceOf(BadRequestError);
+        return e as BadRequestError;
+      }
+      throw new Error('expected BadRequestError');
+    };
+    // Reasoning families (o-series, gpt-5, fine-tunes of them) take an effort.
+    expect(bodyOf(req(hi, { model: 'gpt-5-mini', reasoning: { effort: 'minimal' } })).reasoning).toEqual({ effort: 'minimal' });
+    expect(bodyOf(req(hi, { model: 'ft:o4-mini:acme::x', reasoning: { effort: 'high' } })).reasoning).toEqual({ effort: 'high' });
+    // Another model: an effort is refused before sending, 'none' is dropped with everything that came with it.
+    const gpt4o = error(req(hi, { model: 'gpt-4o', reasoning: { effort: 'low' } }));
+    expect(gpt4o).toMatchObject({ code: 'unsupported_option', retryable: false, provider: 'openai', model: 'gpt-4o' });
+    expect(gpt4o.message).toBe('openai gpt-4o: reasoning.effort is not supported: only reasoning models (the o-series and the gpt-5 family) take a reasoning effort');
+    const dropped = bodyOf(req(hi, { model: 'gpt-4o', reasoning: { effort: 'none', summary: true } }));
+    expect(dropped).not.toHaveProperty('reasoning');
+    expect(dropped).not.toHaveProperty('include');
+    expect(bodyOf(req(hi, { model: 'gpt-4.1', reasoning: { summary: true } }))).not.toHaveProperty('include');
+    // The o-series takes low/medium/high only.
+    expect(error(req(hi, { model: 'o4-mini', reasoning: { effort: 'none' } })).message).toContain("reasoning.effort 'none'");
+    expect(error(req(hi, { model: 'o3', reasoning: { effort: 'minimal' } })).code).toBe('unsupported_option');
+    // A budget alone has no OpenAI equivalent: refused, so it never asks for encrypted reasoning; beside an effort it is ignored.
+    expect(error(req(hi, { reasoning: { budgetTokens: 4000 } })).message).toContain('reasoning.budgetTokens');
+    expect(error(req(hi, { model: 'gpt-4o', reasoning: { budgetTokens: 4000, summary: true } })).message).toContain('reasoning.budgetTokens');
+    const both = bodyOf(req(hi, { reasoning: { effort: 'medium', budgetTokens: 8000 } }));
+    expect(both.reasoning).toEqual({ effort: 'medium' });
+    expect(both.include).toEqual(['reasoning.encrypted_content']);
+    // Summaries alone on a reasoning model: reasoning is sent, so its items are asked for.
+    expect(bodyOf(req(hi, { reasoning: { summary: true } }))).toMatchObject({ reasoning: { summary: 'auto' }, include: ['reasoning.encrypted_content'] });
+    expect(bodyOf(req(hi, { reasoning: {} }))).not.toHaveProperty('include');
+  });
+
+  it('limits inline file bytes per request as the Chat wire does, URLs not counted', () => {
+    const mib = (n: number) => 'A'.repeat(Math.ceil((n * 1024 * 1024) / 3) * 4);
+    const file = (data: string) => ({ type: 'file' as const, data, mediaType: 'application/pdf' });
+    // 16 + 16 MiB fits (with a fetched URL beside it), one byte more does not.
+    const fits = bodyOf(req([{ role: 'user', content: [file(mib(16)), { type: 'file', url: 'https://example.com/huge.pdf' }] }, { role: 'user', content: [{ type: 'file', url: `data:application/pdf;base64,${mib(15.9)}` }] }]));
+    expect(fits.input).toHaveLength(2);
+    let err: unknown;
+    try {
+      prepareResponses(req([
+        { role: 'user', content: [{ type: 'text', text: 'read these' }, file(mib(20))] },
+        { role: 'tool', toolCallId: 'call_1', content: [{ type: 'file', url: `data:application/pdf;base64,${mib(13)}` }] },
+      ]), ENV);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect(err).toMatchObject({ code: 'content_too_large', retryable: false, provider: 'openai', model: 'o4-mini' });
+    expect((err as Error).message).toBe("openai o4-mini: content part 'file' (messages[1].content[0]) brings the request's files to 33.0 MB, over OpenAI's 32.0 MB per request");
   });
 
   it('merges providerOptions last, without `api` or prototype keys', () => {

@@ -106,6 +106,20 @@ describe('ResponsesStreamDecoder', () => {
     expect((outcome as FiberError).message).toContain('Slow down.');
   });
 
+  it('makes response.failed and error events retryable only when their code is transient', () => {
+    const failed = (code: string) => run(sse([created, { type: 'response.failed', response: { id: 'resp_1', status: 'failed', error: { code, message: 'x' }, output: [] } }])).outcome;
+    expect(failed('server_error')).toMatchObject({ name: 'ServerError', status: 500, retryable: true });
+    expect(failed('rate_limit_exceeded')).toMatchObject({ name: 'RateLimitError', status: 429, retryable: true });
+    expect(failed('insufficient_quota')).toMatchObject({ name: 'RateLimitError', status: 429, code: 'insufficient_quota', retryable: false });
+    expect(failed('invalid_prompt')).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    expect(failed('image_content_policy_violation')).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    const error = (err: object) => run(sse([created, { type: 'error', error: err }])).outcome;
+    expect(error({ type: 'insufficient_quota', code: 'insufficient_quota', message: 'Quota.' })).toMatchObject({ name: 'RateLimitError', retryable: false });
+    expect(error({ type: 'invalid_request_error', code: 'invalid_api_key', message: 'Key.' })).toMatchObject({ name: 'AuthError', status: 401, retryable: false });
+    expect(error({ type: 'invalid_request_error', code: null, message: 'Bad.' })).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    expect(error({ type: 'server_error', code: null, message: 'Oops.' })).toMatchObject({ name: 'ServerError', status: 500, retryable: true });
+  });
+
   it('ignores everything after the end marker', () => {
     const { events, outcome } = run(sse([created, completed([]), { type: 'response.output_text.delta', delta: 'late' }, { type: 'error', message: 'late' }]));
     expect(events.map((e) => e.type)).toEqual(['usage']);
@@ -133,6 +147,17 @@ describe('parseResponses', () => {
     );
     expect(() => parseResponses({ object: 'response', status: 'failed', error: null }, RES)).toThrow(expect.objectContaining({ name: 'ServerError', status: 500 }));
     expect(() => parseResponses('nope', RES)).toThrow(expect.objectContaining({ code: 'invalid_response' }));
+  });
+
+  it('throws the typed error of a body with an error object, and a retryable invalid_response for one with no output', () => {
+    expect(() => parseResponses({ object: 'response', status: 'completed', error: { code: 'insufficient_quota', message: 'Quota.' }, output: [] }, RES)).toThrow(
+      expect.objectContaining({ name: 'RateLimitError', code: 'insufficient_quota', retryable: false }),
+    );
+    for (const body of [{ object: 'response' }, { object: 'response', status: 'completed', output: null }, { object: 'response', status: 'completed', error: null }]) {
+      expect(() => parseResponses(body, RES), JSON.stringify(body)).toThrow(expect.objectContaining({ name: 'ServerError', code: 'invalid_response', retryable: true }));
+    }
+    // A content-filtered response has an empty output and says why: a normal result.
+    expect(parseResponses({ object: 'response', status: 'incomplete', incomplete_details: { reason: 'content_filter' }, error: null, output: [] }, RES)).toMatchObject({ text: '', finishReason: 'content_filter' });
   });
 
   it('skips refusals and unknown items, and maps other statuses to other', () => {

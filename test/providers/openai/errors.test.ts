@@ -44,6 +44,7 @@ describe('openaiError', () => {
     [502, null, ServerError, true],
     [503, null, OverloadedError, true],
     [504, null, TimeoutError, true],
+    [529, null, OverloadedError, true],
   ] as const)('maps %i %s to %o (retryable %s)', (status, code, cls, retryable) => {
     const err = openaiError(res(status), body(code));
     expect(err).toBeInstanceOf(cls);
@@ -130,5 +131,44 @@ describe('openaiStreamError', () => {
   it('ignores retry headers of the 200 response', () => {
     const err = openaiStreamError(res(200, { 'retry-after': '5' }), JSON.parse(body('rate_limit_exceeded', 'tokens'))) as RateLimitError;
     expect(err.retryAfterMs).toBeUndefined();
+    // x-should-retry describes the 200 that carried the error, not the error.
+    expect(openaiStreamError(res(200, { 'x-should-retry': 'true' }), JSON.parse(body(null, 'invalid_request_error'))).retryable).toBe(false);
+    expect(openaiStreamError(res(200, { 'x-should-retry': 'false' }), JSON.parse(body(null, 'server_error'))).retryable).toBe(true);
+  });
+
+  it.each([
+    ['invalid_request_error', null, BadRequestError, 400],
+    ['invalid_request_error', 'context_length_exceeded', ContextLengthError, 400],
+    ['invalid_request_error', 'invalid_api_key', AuthError, 401],
+    ['request_forbidden', 'unsupported_country_region_territory', AuthError, 403],
+    ['request_forbidden', null, AuthError, 403],
+    ['invalid_request_error', 'model_not_found', NotFoundError, 404],
+    ['insufficient_quota', 'insufficient_quota', RateLimitError, 429],
+    ['invalid_request_error', 'invalid_prompt', BadRequestError, 400],
+    [null, 'content_filter', ContentFilterError, 400],
+  ] as const)('does not retry an in-stream %s / %s (the caller\'s error)', (type, code, cls, status) => {
+    const err = openaiStreamError(res(200), { error: { message: 'x', type, code } });
+    expect(err).toBeInstanceOf(cls);
+    expect(err).toMatchObject({ status, retryable: false });
+  });
+
+  it.each([
+    ['requests', 'rate_limit_exceeded', RateLimitError, 429],
+    ['server_error', null, ServerError, 500],
+    ['server_error', 'server_error', ServerError, 500],
+    [null, 'overloaded', OverloadedError, 503],
+    [null, 'timeout', TimeoutError, 504],
+    [null, 'vector_store_timeout', TimeoutError, 504],
+    ['mystery', null, ServerError, 500],
+  ] as const)('retries an in-stream %s / %s (transient)', (type, code, cls, status) => {
+    const err = openaiStreamError(res(200), { error: { message: 'x', type, code } });
+    expect(err).toBeInstanceOf(cls);
+    expect(err).toMatchObject({ status, retryable: true });
+  });
+
+  it('takes a numeric code that is an HTTP error status as the status (OpenAI-compatible gateways)', () => {
+    expect(openaiStreamError(res(200), { error: { message: 'x', code: 401 } })).toMatchObject({ name: 'AuthError', status: 401, retryable: false });
+    expect(openaiStreamError(res(200), { error: { message: 'x', code: 529, type: 'server_error' } })).toMatchObject({ name: 'OverloadedError', status: 529, retryable: true });
+    expect(openaiStreamError(res(200), { error: { message: 'x', code: 200 } })).toMatchObject({ name: 'ServerError', status: 500 });
   });
 });

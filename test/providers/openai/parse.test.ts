@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { parseChat } from '../../../providers/openai/parse.js';
-import { ServerError } from '../../../src/errors.js';
+import { AuthError, BadRequestError, ContentFilterError, RateLimitError, ServerError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_p', provider: 'openai', model: 'gpt-4o-mini' };
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
 
 function completion(message: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   return { id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', choices: [{ index: 0, message, finish_reason: 'stop' }], ...extra };
@@ -89,7 +98,36 @@ describe('parseChat', () => {
     expect(() => parseChat(null, res)).toThrow(ServerError);
   });
 
-  it('tolerates a body without choices', () => {
-    expect(parseChat({ id: 'x', model: 'm' }, res)).toMatchObject({ text: '', toolCalls: [], finishReason: 'other' });
+  it('throws a retryable ServerError invalid_response for a 200 body without any choice', () => {
+    for (const body of [{}, { id: 'x', model: 'm' }, { choices: [] }, { choices: null }, { choices: [null] }]) {
+      const err = thrown(() => parseChat(body, res));
+      expect(err, JSON.stringify(body)).toBeInstanceOf(ServerError);
+      expect(err).toMatchObject({ code: 'invalid_response', status: 200, retryable: true, requestId: 'req_p' });
+      expect(err.message).toBe('openai gpt-4o-mini: response has no choices (200, request req_p)');
+    }
+  });
+
+  it('throws the typed error of a 200 body that holds an error object, by the in-stream table', () => {
+    const quota = thrown(() => parseChat({ error: { message: 'You exceeded your current quota.', type: 'insufficient_quota', code: 'insufficient_quota' } }, res));
+    expect(quota).toBeInstanceOf(RateLimitError);
+    expect(quota).toMatchObject({ status: 429, code: 'insufficient_quota', retryable: false, requestId: 'req_p' });
+    expect(quota.message).toContain('You exceeded your current quota.');
+    expect(thrown(() => parseChat({ error: { message: 'bad', type: 'invalid_request_error', code: null } }, res))).toMatchObject({ name: 'BadRequestError', status: 400, retryable: false });
+    expect(thrown(() => parseChat({ error: { message: 'no key', type: 'invalid_request_error', code: 'invalid_api_key' } }, res))).toBeInstanceOf(AuthError);
+    expect(thrown(() => parseChat({ error: { message: 'filtered', type: null, code: 'content_filter' } }, res))).toBeInstanceOf(ContentFilterError);
+    expect(thrown(() => parseChat({ error: { message: 'boom', type: 'server_error', code: null } }, res))).toMatchObject({ name: 'ServerError', status: 500, code: 'server_error', retryable: true });
+    // OpenAI-compatible gateways (OpenRouter) put the HTTP status in a numeric code.
+    expect(thrown(() => parseChat({ error: { message: 'upstream', code: 502 } }, res))).toMatchObject({ name: 'ServerError', status: 502, retryable: true });
+    expect(thrown(() => parseChat({ error: { message: 'slow', code: 429 } }, res))).toMatchObject({ name: 'RateLimitError', status: 429, retryable: true });
+    expect(thrown(() => parseChat({ error: 'plain text', choices: [] }, res))).toMatchObject({ name: 'ServerError', status: 500, retryable: true });
+    // The error wins over anything else in the body.
+    expect(thrown(() => parseChat(completion({ content: 'x' }, { error: { message: 'bad', type: 'invalid_request_error' } }), res))).toBeInstanceOf(BadRequestError);
+  });
+
+  it('keeps a legitimately empty answer a normal result (content filter, refusal, error: null)', () => {
+    const filtered = { choices: [{ index: 0, message: { role: 'assistant', content: null }, finish_reason: 'content_filter' }] };
+    expect(parseChat(filtered, res)).toMatchObject({ text: '', toolCalls: [], finishReason: 'content_filter' });
+    expect(parseChat(completion({ content: null, refusal: 'No.' }, { error: null }), res)).toMatchObject({ text: '', finishReason: 'stop' });
+    expect(parseChat({ choices: [{ finish_reason: 'length' }] }, res)).toMatchObject({ text: '', finishReason: 'length' });
   });
 });

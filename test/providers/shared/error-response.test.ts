@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bodyMessage, errorFields, failureText, parseErrorBody, sdkShouldRetry } from '../../../providers/shared/error-response.js';
+import { bodyMessage, errorFields, failureText, parseErrorBody, sdkShouldRetry, statusRetryable } from '../../../providers/shared/error-response.js';
 import type { ResponseInfo } from '../../../src/types.js';
 
 function res(h: Record<string, string> = {}): ResponseInfo {
@@ -43,5 +43,11 @@ describe('error response helpers', () => {
     expect(sdkShouldRetry(400, res({ 'x-should-retry': 'true' }))).toBe(true);
     expect(sdkShouldRetry(429, res({ 'x-should-retry': 'true' }), true)).toBe(true);
     expect(sdkShouldRetry(500, res({ 'x-should-retry': 'false' }))).toBe(false);
+  });
+
+  it('retries an error reported inside a 200 by its status alone', () => {
+    for (const status of [408, 409, 429, 500, 502, 503, 504, 529]) expect(statusRetryable(status), String(status)).toBe(true);
+    for (const status of [400, 401, 402, 403, 404, 413, 422, 499]) expect(statusRetryable(status), String(status)).toBe(false);
+    expect(statusRetryable(429, true)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseToolArguments } from '../../../providers/shared/parse-tool-arguments.js';
-import { invalidResponse, invalidStreamIndex, invalidStreamJson, invalidToolArguments } from '../../../providers/shared/response-errors.js';
+import { invalidResponse, invalidStreamIndex, invalidStreamJson, invalidToolArguments, noAnswer } from '../../../providers/shared/response-errors.js';
 import { ServerError, StreamError } from '../../../src/errors.js';
 import type { ResponseInfo } from '../../../src/types.js';
 import { thrown } from '../../helpers/conformance.js';
@@ -8,6 +8,12 @@ import { thrown } from '../../helpers/conformance.js';
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_1', provider: 'p', model: 'm' };
 
 describe('response errors', () => {
+  it('builds a 200 without an answer as a retryable ServerError invalid_response', () => {
+    const err = noAnswer(res, 'response has no choices');
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ message: 'p m: response has no choices (200, request req_1)', status: 200, code: 'invalid_response', retryable: true, requestId: 'req_1' });
+  });
+
   it('builds invalid_response as a non-retryable ServerError with the response status and request id', () => {
     const err = invalidResponse(res, 'response body is not a message object');
     expect(err).toBeInstanceOf(ServerError);
