@@ -1,6 +1,6 @@
 /**
  * Model routing: which provider serves a model name, and what model name goes on the wire. See CONTRACT.md,
- * Routing, and `docs/features/routing.md`.
+ * Routing, and `docs/features/model-registry.md`.
  *
  * Precedence, highest first:
  * 1. the per-call `provider` override (the name is used as-is, minus a matching `provider:` prefix);
