@@ -258,7 +258,13 @@ export interface EventSource {
 
 /** What a stream decoder knows at the end marker: everything of the result but the delivered text. */
 export interface StreamFinal {
-  text: string;
+  /**
+   * Not read by the Fiber: a stream's result text is the text of the `chunk` events actually delivered to the
+   * caller (after every `onEvent` hook), which `FiberStream` accumulates itself. The built-in decoders leave it
+   * unset, so they keep no copy of the text on the per-chunk path; `replaySource` sets it to the replayed
+   * result's text. A consumer of a decoder outside the Fiber joins the `chunk` deltas it was given.
+   */
+  text?: string;
   reasoning: string | null;
   toolCalls: ToolCall[];
   finishReason: FinishReason;

@@ -50,7 +50,6 @@ const OTHER_SLOT: BlockSlot = Object.freeze({ kind: 'other' });
  */
 export class AnthropicStreamDecoder implements StreamDecoder {
   finished = false;
-  private text = '';
   private reasoning: string | null = null;
   private id: string | null = null;
   private model: string | null = null;
@@ -133,9 +132,9 @@ export class AnthropicStreamDecoder implements StreamDecoder {
     }
   }
 
+  /** No `text`: the Fiber's result text is the text it delivered from the `chunk` events (see `StreamFinal`). */
   final(): StreamFinal {
     const final: StreamFinal = {
-      text: this.text,
       reasoning: this.reasoning,
       toolCalls: this.toolCalls,
       finishReason: mapStopReason(this.stopReason),
@@ -154,10 +153,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
     switch (d.type) {
       case 'text_delta': {
         const text = d.text;
-        if (typeof text === 'string' && text !== '') {
-          this.text += text;
-          out.push({ type: 'chunk', delta: text, t });
-        }
+        if (typeof text === 'string' && text !== '') out.push({ type: 'chunk', delta: text, t });
         return;
       }
       case 'input_json_delta': {
@@ -195,10 +191,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
         this.blocks[index] = TEXT_SLOT;
         // The API opens text blocks empty; should one ever start with text, it is still text.
         const text = block.text;
-        if (typeof text === 'string' && text !== '') {
-          this.text += text;
-          out.push({ type: 'chunk', delta: text, t });
-        }
+        if (typeof text === 'string' && text !== '') out.push({ type: 'chunk', delta: text, t });
         return;
       }
       case 'tool_use':

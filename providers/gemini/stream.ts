@@ -31,7 +31,6 @@ import type { GeminiGenerateContentResponse, GeminiPart, GeminiUsageMetadata } f
  */
 export class GeminiStreamDecoder implements StreamDecoder {
   finished = false;
-  private text = '';
   private reasoning: string | null = null;
   private readonly toolCalls: ToolCall[] = [];
   private id: string | null = null;
@@ -106,9 +105,9 @@ export class GeminiStreamDecoder implements StreamDecoder {
     }
   }
 
+  /** No `text`: the Fiber's result text is the text it delivered from the `chunk` events (see `StreamFinal`). */
   final(): StreamFinal {
     const final: StreamFinal = {
-      text: this.text,
       reasoning: this.reasoning,
       toolCalls: this.toolCalls,
       // A blocked prompt that still names a finish reason keeps it; without one it is content_filter.
@@ -134,7 +133,6 @@ export class GeminiStreamDecoder implements StreamDecoder {
           this.reasoning = this.reasoning === null ? text : this.reasoning + text;
           out.push({ type: 'reasoning', delta: text, t });
         } else {
-          this.text += text;
           out.push({ type: 'chunk', delta: text, t });
         }
       }

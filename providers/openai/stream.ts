@@ -38,7 +38,6 @@ interface ToolSlot {
 export class OpenAIStreamDecoder implements StreamDecoder {
   /** `data: [DONE]` arrived. */
   private done = false;
-  private text = '';
   private reasoning: string | null = null;
   private id: string | null = null;
   private model: string | null = null;
@@ -107,7 +106,6 @@ export class OpenAIStreamDecoder implements StreamDecoder {
           }
           const content = delta.content;
           if (typeof content === 'string' && content !== '') {
-            this.text += content;
             out.push({ type: 'chunk', delta: content, t });
           }
           const fragments = delta.tool_calls;
@@ -129,9 +127,9 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     }
   }
 
+  /** No `text`: the Fiber's result text is the text it delivered from the `chunk` events (see `StreamFinal`). */
   final(): StreamFinal {
     return {
-      text: this.text,
       reasoning: this.reasoning,
       toolCalls: this.toolCalls ?? this.buildToolCalls(),
       finishReason: mapFinishReason(this.finishReason),

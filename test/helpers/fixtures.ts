@@ -107,13 +107,14 @@ export function errorKind(err: FiberError): ErrorKind | 'other' {
 }
 
 /**
- * Map a parsed result, a stream's final facts, or an error to the fixtures' expected schema.
+ * Map a parsed result (or a `ChatResult`) or an error to the fixtures' expected schema. A decoded stream goes
+ * through `normalizeRun`, which takes its text from the `chunk` events.
  *
  * Errors: `providerCode` is `err.code` when the error came from a provider body (`raw` is set), `null` for our own
  * failures (a cut stream); `message` is the provider's own `error.message` from `raw` (the shape of OpenAI, Gemini
  * and Anthropic bodies alike), falling back to our message.
  */
-export function normalizeForCompare(value: ParsedResult | StreamFinal | FiberError): Normalized {
+export function normalizeForCompare(value: ParsedResult | FiberError): Normalized {
   if (value instanceof FiberError) {
     const raw = value.raw as { error?: { message?: unknown } } | undefined;
     const providerMessage = raw !== null && typeof raw === 'object' && typeof raw.error === 'object' && raw.error !== null ? raw.error.message : undefined;
@@ -137,6 +138,23 @@ export function normalizeForCompare(value: ParsedResult | StreamFinal | FiberErr
     model: value.model,
     responseId: value.id,
   };
+}
+
+/**
+ * A decoded stream in the fixtures' expected schema: its final facts with, as text, the joined `chunk` deltas (what
+ * the Fiber delivers and puts in `result.text`; decoders leave `StreamFinal.text` unset), or its error.
+ */
+export function normalizeRun(run: SseRun): Normalized {
+  const { outcome } = run;
+  if (outcome instanceof FiberError) return normalizeForCompare(outcome);
+  return normalizeForCompare({ ...outcome, text: streamText(run.events) });
+}
+
+/** The text a stream delivered: its `chunk` deltas, joined. */
+export function streamText(events: readonly StreamEvent[]): string {
+  let text = '';
+  for (const e of events) if (e.type === 'chunk') text += e.delta;
+  return text;
 }
 
 /** Drop what the README says not to compare: an error's `message` when its `providerCode` is null. */

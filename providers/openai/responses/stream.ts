@@ -72,7 +72,8 @@ interface CallSlot {
 export class ResponsesStreamDecoder implements StreamDecoder {
   /** `response.completed` or `response.incomplete` arrived. */
   private done = false;
-  private text = '';
+  /** A non-empty `response.output_text.delta` arrived: the final output's text is then not emitted again. */
+  private sawTextDelta = false;
   private reasoning: string | null = null;
   /** Item id and part index of the last reasoning delta: a new pair starts a new part. */
   private reasoningItem: string | undefined = undefined;
@@ -116,7 +117,7 @@ export class ResponsesStreamDecoder implements StreamDecoder {
       case 'response.output_text.delta': {
         const delta = ev.delta;
         if (typeof delta === 'string' && delta !== '') {
-          this.text += delta;
+          this.sawTextDelta = true;
           out.push({ type: 'chunk', delta, t });
         }
         return;
@@ -182,10 +183,10 @@ export class ResponsesStreamDecoder implements StreamDecoder {
     }
   }
 
+  /** No `text`: the Fiber's result text is the text it delivered from the `chunk` events (see `StreamFinal`). */
   final(): StreamFinal {
     const toolCalls = this.toolCalls();
     const final: StreamFinal = {
-      text: this.text,
       reasoning: this.reasoning,
       toolCalls,
       finishReason: mapResponsesFinish(this.status, this.incompleteReason, toolCalls.length > 0),
@@ -238,12 +239,10 @@ export class ResponsesStreamDecoder implements StreamDecoder {
     if (output === null) output = this.doneItems === null ? [] : this.doneItems.filter((item) => item !== undefined);
     this.output = output;
 
-    if (this.text === '') {
+    // A server that skipped the text deltas: the final output's text goes out as one chunk.
+    if (!this.sawTextDelta) {
       const text = outputText(output);
-      if (text !== '') {
-        this.text = text;
-        out.push({ type: 'chunk', delta: text, t });
-      }
+      if (text !== '') out.push({ type: 'chunk', delta: text, t });
     }
     if (this.reasoning === null) {
       const reasoning = reasoningText(output);

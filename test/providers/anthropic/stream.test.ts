@@ -3,6 +3,7 @@ import { AnthropicStreamDecoder } from '../../../providers/anthropic/stream.js';
 import { BadRequestError, OverloadedError, RateLimitError, ServerError, StreamError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamEvent } from '../../../src/types.js';
 import { thrown } from '../../helpers/conformance.js';
+import { streamText } from '../../helpers/fixtures.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_s', provider: 'anthropic', model: 'claude-sonnet-4-5' };
 
@@ -47,8 +48,10 @@ describe('AnthropicStreamDecoder', () => {
       { type: 'usage', usage, t: 6 },
     ]);
     expect(decoder.finished).toBe(true);
+    expect(streamText(out)).toBe('Hello');
+    // The text is the delivered chunks: the decoder keeps no copy of it.
+    expect(decoder.final()).not.toHaveProperty('text');
     expect(decoder.final()).toMatchObject({
-      text: 'Hello',
       reasoning: null,
       toolCalls: [],
       finishReason: 'stop',
@@ -78,7 +81,7 @@ describe('AnthropicStreamDecoder', () => {
   it('ignores everything after message_stop', () => {
     const { decoder, out } = run([messageStart(), blockStart(0, { type: 'text', text: '' }), blockDelta(0, { type: 'text_delta', text: 'a' }), messageStop, blockDelta(0, { type: 'text_delta', text: 'b' }), [undefined, 'not json']]);
     expect(out).toHaveLength(1);
-    expect(decoder.final().text).toBe('a');
+    expect(streamText(out)).toBe('a');
   });
 
   it('emits a tool_call at content_block_stop with the input_json_delta fragments joined', () => {
@@ -184,7 +187,7 @@ describe('AnthropicStreamDecoder', () => {
       { type: 'chunk', delta: 'Answer.', t: 9 },
     ]);
     const final = decoder.final();
-    expect(final.text).toBe('Answer.');
+    expect(streamText(out)).toBe('Answer.');
     expect(final.reasoning).toBe('Let me think.');
     expect(final.providerData).toEqual({
       anthropic: {

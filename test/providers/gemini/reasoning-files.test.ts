@@ -11,7 +11,7 @@ import { Fiber } from '../../../src/fiber.js';
 import { startEmulator, type Emulator } from '../../../src/testing/index.js';
 import type { ContentPart, NormalizedRequest, ProviderEnv, StreamEvent, StreamFinal } from '../../../src/types.js';
 import { collect } from '../../helpers/core.js';
-import { comparable, decodeSse, type Fixture, fixtureResponse, loadFixturesFrom, normalizeForCompare, randomPieces, type SseRun } from '../../helpers/fixtures.js';
+import { comparable, decodeSse, type Fixture, fixtureResponse, loadFixturesFrom, normalizeRun, randomPieces, type SseRun } from '../../helpers/fixtures.js';
 
 const DIR = new URL('../../fixtures/gemini/', import.meta.url);
 const fixtures = loadFixturesFrom(DIR);
@@ -29,7 +29,7 @@ describe('gemini thoughts fixture (test/fixtures/gemini/thoughts-stream)', () =>
 
   function view(run: SseRun) {
     const final = run.outcome as StreamFinal;
-    return { normalized: comparable(normalizeForCompare(final)), reasoning: final.reasoning, thoughtTokens: final.usage?.reasoning };
+    return { normalized: comparable(normalizeRun(run)), reasoning: final.reasoning, thoughtTokens: final.usage?.reasoning };
   }
   const want = { normalized: comparable(fx.expected), reasoning: extra.reasoning, thoughtTokens: extra.usageDetails.reasoning };
 

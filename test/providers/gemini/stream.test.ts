@@ -3,6 +3,7 @@ import { GeminiStreamDecoder } from '../../../providers/gemini/stream.js';
 import { BadRequestError, OverloadedError, RateLimitError, ServerError, StreamError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamEvent } from '../../../src/types.js';
 import { thrown } from '../../helpers/conformance.js';
+import { streamText } from '../../helpers/fixtures.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: undefined, provider: 'gemini', model: 'gemini-2.5-flash' };
 
@@ -28,7 +29,10 @@ describe('GeminiStreamDecoder', () => {
       { type: 'chunk', delta: 'lo', t: 2 },
     ]);
     expect(decoder.finished).toBe(true);
-    expect(decoder.final()).toMatchObject({ text: 'Hello', reasoning: null, finishReason: 'stop', usage: null, id: 'r-1', model: 'gemini-2.5-flash' });
+    expect(streamText(out)).toBe('Hello');
+    expect(decoder.final()).toMatchObject({ reasoning: null, finishReason: 'stop', usage: null, id: 'r-1', model: 'gemini-2.5-flash' });
+    // The text is the delivered chunks: the decoder keeps no copy of it.
+    expect(decoder.final()).not.toHaveProperty('text');
   });
 
   it('is not finished while no candidate carries a finishReason', () => {
@@ -45,7 +49,8 @@ describe('GeminiStreamDecoder', () => {
       ['reasoning', 'ok.'],
       ['chunk', 'Three.'],
     ]);
-    expect(decoder.final()).toMatchObject({ text: 'Three.', reasoning: 'Hmm, ok.' });
+    expect(streamText(out)).toBe('Three.');
+    expect(decoder.final()).toMatchObject({ reasoning: 'Hmm, ok.' });
   });
 
   it('emits each functionCall as a tool_call when it arrives, numbered call_<n> over the whole stream', () => {
@@ -94,7 +99,8 @@ describe('GeminiStreamDecoder', () => {
     const { decoder, out } = run([blocked]);
     expect(decoder.finished).toBe(true);
     expect(out).toEqual([{ type: 'usage', usage: { prompt: 9, completion: 0, total: 9, costEstimate: null }, t: 0 }]);
-    expect(decoder.final()).toMatchObject({ text: '', finishReason: 'content_filter' });
+    expect(streamText(out)).toBe('');
+    expect(decoder.final()).toMatchObject({ finishReason: 'content_filter' });
   });
 
   it('maps the safety family to content_filter and unknown reasons to other', () => {
@@ -106,14 +112,15 @@ describe('GeminiStreamDecoder', () => {
   it('ignores everything after the end marker', () => {
     const { decoder, out } = run([chunk([{ text: 'a' }], {}, 'STOP'), chunk([{ text: 'b' }]), 'not json']);
     expect(out).toHaveLength(1);
-    expect(decoder.final().text).toBe('a');
+    expect(streamText(out)).toBe('a');
   });
 
   it('reads only candidate 0 and skips empty data events', () => {
     const other = JSON.stringify({ candidates: [{ index: 1, content: { parts: [{ text: 'other' }] }, finishReason: 'STOP' }] });
     const { decoder, out } = run(['', other, chunk([{ text: 'mine' }], {}, 'STOP')]);
     expect(out).toEqual([{ type: 'chunk', delta: 'mine', t: 2 }]);
-    expect(decoder.final().text).toBe('mine');
+    expect(streamText(out)).toBe('mine');
+    expect(decoder.final()).toMatchObject({ finishReason: 'stop', id: 'r-1' });
   });
 
   it('throws the typed error for an in-band error chunk, with the status it names, retryable', () => {

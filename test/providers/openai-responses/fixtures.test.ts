@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openai } from '../../../providers/openai/index.js';
 import type { ParsedResult, StreamEvent, StreamFinal } from '../../../src/types.js';
 import { conformance } from '../../helpers/conformance.js';
-import { fixtureResponse, loadFixturesFrom } from '../../helpers/fixtures.js';
+import { fixtureResponse, loadFixturesFrom, streamText } from '../../helpers/fixtures.js';
 
 const provider = openai({ api: 'responses' });
 const fixtures = loadFixturesFrom(new URL('../../fixtures/openai-responses/', import.meta.url));
@@ -21,10 +21,11 @@ function parsed(name: string): ParsedResult {
   return provider.parse(JSON.parse(fx.body.toString('utf8')), fixtureResponse(fx, 'openai'));
 }
 
-function finalOf(name: string): { events: StreamEvent[]; final: StreamFinal } {
+/** A fixture stream decoded whole: its events, final facts, and text (the delivered `chunk` deltas, joined). */
+function finalOf(name: string): { events: StreamEvent[]; final: StreamFinal; text: string } {
   const fx = byName.get(name)!;
   const run = runSse(fx, [fx.body]);
-  return { events: run.events, final: run.outcome as StreamFinal };
+  return { events: run.events, final: run.outcome as StreamFinal, text: streamText(run.events) };
 }
 
 it('finds the Responses fixtures', () => {
@@ -54,14 +55,14 @@ describe('Responses stream fixtures', () => {
   });
 
   it('keeps multi-byte text intact across every split', () => {
-    const { final } = finalOf('text-stream');
-    expect(final.text).toContain('👋');
-    expect(final.text).toContain('—');
+    const { text } = finalOf('text-stream');
+    expect(text).toContain('👋');
+    expect(text).toContain('—');
   });
 
   it('separates reasoning summaries from text, one blank line between summary parts', () => {
-    const { events, final } = finalOf('reasoning-stream');
-    expect(final.text).toBe('The answer is 42.');
+    const { events, final, text } = finalOf('reasoning-stream');
+    expect(text).toBe('The answer is 42.');
     expect(final.reasoning).toBe('**Recalling the reference**\n\nThe user wants the answer to everything.\n\n**Answering briefly**\n\nI will state 42.');
     const chunks = events.filter((e) => e.type === 'chunk').map((e) => (e as { delta: string }).delta).join('');
     expect(chunks).not.toContain('Recalling');
@@ -91,9 +92,9 @@ describe('Responses stream fixtures', () => {
   });
 
   it('maps response.incomplete with max_output_tokens to length, with its partial text', () => {
-    const { final } = finalOf('incomplete-stream');
+    const { final, text } = finalOf('incomplete-stream');
     expect(final.finishReason).toBe('length');
-    expect(final.text).toBe('Once upon a time, in a land far');
+    expect(text).toBe('Once upon a time, in a land far');
   });
 
   it('throws the typed error of response.failed and of an error event', () => {

@@ -7,7 +7,7 @@ import { keptItems, parseResponses } from '../../../providers/openai/responses/p
 import { ResponsesStreamDecoder } from '../../../providers/openai/responses/stream.js';
 import { FiberError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamEvent, StreamFinal } from '../../../src/types.js';
-import { decodeSse } from '../../helpers/fixtures.js';
+import { decodeSse, streamText } from '../../helpers/fixtures.js';
 
 const RES: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_1', provider: 'openai', model: 'o4-mini' };
 
@@ -35,7 +35,9 @@ describe('ResponsesStreamDecoder', () => {
       { type: 'chunk', delta: 'Hi' },
       { type: 'usage', usage: { prompt: 3, completion: 2, total: 5, costEstimate: null } },
     ]);
-    expect(outcome).toMatchObject({ text: 'Hi', finishReason: 'stop', id: 'resp_1', model: 'o4-mini' });
+    expect(outcome).toMatchObject({ finishReason: 'stop', id: 'resp_1', model: 'o4-mini' });
+    // The text is the delivered chunks: the decoder keeps no copy of it.
+    expect(outcome).not.toHaveProperty('text');
   });
 
   it('a [DONE] alone is not an end marker', () => {
@@ -51,10 +53,27 @@ describe('ResponsesStreamDecoder', () => {
     ];
     const { events, outcome } = run(sse([created, completed(output)]));
     expect(shape(events).map((e) => e.type)).toEqual(['chunk', 'reasoning', 'tool_call', 'usage']);
-    expect(outcome).toMatchObject({ text: 'Done.', reasoning: 'Plan.', toolCalls: [{ id: 'call_1', name: 'f', arguments: { a: 1 } }], finishReason: 'tool_calls' });
+    expect(streamText(events)).toBe('Done.');
+    expect(outcome).toMatchObject({ reasoning: 'Plan.', toolCalls: [{ id: 'call_1', name: 'f', arguments: { a: 1 } }], finishReason: 'tool_calls' });
     expect((outcome as StreamFinal).providerData).toEqual({
       openaiResponses: { items: [{ type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'Plan.' }] }, { type: 'message', id: 'msg_1' }, { type: 'function_call', id: 'fc_1', call_id: 'call_1' }] },
     });
+  });
+
+  it('does not emit the final output text again when it was streamed as deltas', () => {
+    const message = { type: 'message', id: 'msg_1', content: [{ type: 'output_text', text: 'Hello' }] };
+    const { events, outcome } = run(sse([
+      created,
+      { type: 'response.output_text.delta', output_index: 0, content_index: 0, delta: '' },
+      { type: 'response.output_text.delta', output_index: 0, content_index: 0, delta: 'Hel' },
+      { type: 'response.output_text.delta', output_index: 0, content_index: 0, delta: 'lo' },
+      completed([message]),
+    ]));
+    expect(shape(events).filter((e) => e.type === 'chunk')).toEqual([{ type: 'chunk', delta: 'Hel' }, { type: 'chunk', delta: 'lo' }]);
+    expect(outcome).toMatchObject({ finishReason: 'stop' });
+    // Empty deltas alone do not count as streamed text: the final output's text still goes out, once.
+    const empty = run(sse([created, { type: 'response.output_text.delta', output_index: 0, content_index: 0, delta: '' }, completed([message])]));
+    expect(shape(empty.events).filter((e) => e.type === 'chunk')).toEqual([{ type: 'chunk', delta: 'Hello' }]);
   });
 
   it('completes a call whose arguments never said done, at the end marker, from its deltas', () => {
@@ -123,7 +142,8 @@ describe('ResponsesStreamDecoder', () => {
   it('ignores everything after the end marker', () => {
     const { events, outcome } = run(sse([created, completed([]), { type: 'response.output_text.delta', delta: 'late' }, { type: 'error', message: 'late' }]));
     expect(events.map((e) => e.type)).toEqual(['usage']);
-    expect(outcome).toMatchObject({ text: '' });
+    expect(streamText(events)).toBe('');
+    expect(outcome).toMatchObject({ finishReason: 'stop', usage: { prompt: 3, completion: 2, total: 5 } });
   });
 
   it('refuses invalid JSON and hostile output indexes', () => {

@@ -12,7 +12,7 @@ import { Fiber } from '../../../src/fiber.js';
 import { startEmulator, type Emulator } from '../../../src/testing/index.js';
 import type { ContentPart, NormalizedRequest, ProviderEnv, ResponseInfo, StreamEvent } from '../../../src/types.js';
 import { collect } from '../../helpers/core.js';
-import { decodeSse } from '../../helpers/fixtures.js';
+import { decodeSse, streamText } from '../../helpers/fixtures.js';
 
 const env: ProviderEnv = { apiKey: 'sk-test', baseUrl: 'https://api.openai.com/v1', headers: {} };
 const PDF = Buffer.from('%PDF-1.7\n1 0 obj\n<<>>\nendobj\n').toString('base64');
@@ -112,7 +112,8 @@ describe('reasoning_content from OpenAI-compatible servers', () => {
       { type: 'reasoning', delta: ' (also)' },
       { type: 'chunk', delta: '.' },
     ]);
-    expect(run.outcome).toMatchObject({ text: 'Answer.', reasoning: 'Thinking. (also)' });
+    expect(streamText(run.events)).toBe('Answer.');
+    expect(run.outcome).toMatchObject({ reasoning: 'Thinking. (also)' });
   });
 
   it('delivers reasoning through a compatible adapter against the emulator', async () => {

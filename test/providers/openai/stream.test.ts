@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { OpenAIStreamDecoder } from '../../../providers/openai/stream.js';
 import { RateLimitError, ServerError, StreamError } from '../../../src/errors.js';
 import type { ResponseInfo, StreamEvent } from '../../../src/types.js';
+import { streamText } from '../../helpers/fixtures.js';
 
 const res: ResponseInfo = { status: 200, header: () => undefined, requestId: 'req_s', provider: 'openai', model: 'gpt-4o-mini' };
 
@@ -27,7 +28,10 @@ describe('OpenAIStreamDecoder', () => {
       { type: 'chunk', delta: 'lo', t: 2 },
     ]);
     expect(decoder.finished).toBe(true);
-    expect(decoder.final()).toMatchObject({ text: 'Hello', finishReason: 'stop', usage: null, id: 'chatcmpl-1', model: 'gpt-4o-mini', reasoning: null });
+    expect(streamText(out)).toBe('Hello');
+    expect(decoder.final()).toMatchObject({ finishReason: 'stop', usage: null, id: 'chatcmpl-1', model: 'gpt-4o-mini', reasoning: null });
+    // The text is the delivered chunks: the decoder keeps no copy of it.
+    expect(decoder.final()).not.toHaveProperty('text');
   });
 
   it('is not finished without [DONE], even after finish_reason and usage', () => {
@@ -38,7 +42,7 @@ describe('OpenAIStreamDecoder', () => {
   it('ignores everything after [DONE]', () => {
     const { decoder, out } = run([delta({ content: 'a' }, 'stop'), '[DONE]', delta({ content: 'b' }), 'not json']);
     expect(out).toHaveLength(1);
-    expect(decoder.final().text).toBe('a');
+    expect(streamText(out)).toBe('a');
   });
 
   it('emits usage from the usage chunk, with details', () => {
@@ -126,7 +130,8 @@ describe('OpenAIStreamDecoder', () => {
       '[DONE]',
     ]);
     expect(out).toHaveLength(1);
-    expect(decoder.final()).toMatchObject({ text: 'mine', finishReason: 'stop' });
+    expect(streamText(out)).toBe('mine');
+    expect(decoder.final()).toMatchObject({ finishReason: 'stop' });
   });
 
   it('keeps the last non-null finish_reason and maps unknown ones to other', () => {
@@ -138,7 +143,7 @@ describe('OpenAIStreamDecoder', () => {
   it('ignores refusal deltas and empty data events', () => {
     const { decoder, out } = run(['', delta({ refusal: 'I cannot help with that.' }), delta({}, 'stop'), '[DONE]']);
     expect(out).toEqual([]);
-    expect(decoder.final().text).toBe('');
+    expect(decoder.final()).toMatchObject({ finishReason: 'stop', toolCalls: [] });
   });
 
   it('refuses an absurd tool-call index instead of walking a huge sparse array', () => {
