@@ -126,13 +126,37 @@ export class SseParser {
       return;
     }
     // event:
-    if (c0 === 0x65 && e - s >= 6 && buf[s + 5] === COLON && buf.toString('latin1', s, s + 5) === 'event') {
+    if (c0 === 0x65 && e - s >= 6 && buf[s + 5] === COLON && buf[s + 1] === 0x76 && buf[s + 2] === 0x65 && buf[s + 3] === 0x6e && buf[s + 4] === 0x74) {
       let v = s + 6;
       if (v < e && buf[v] === SPACE) v++;
-      this.eventName = buf.toString('utf8', v, e);
+      this.eventName = this.nameOf(buf, v, e);
     }
     // id:, retry: and unknown fields are ignored.
   }
+
+  /**
+   * The event name in `buf[v, e)`. Providers repeat a handful of names (`content_block_delta` …), so the last few
+   * are kept with their bytes and reused: no string is decoded per event.
+   */
+  private nameOf(buf: Buffer, v: number, e: number): string {
+    const n = e - v;
+    const names = this.names;
+    outer: for (let k = 0; k < names.length; k++) {
+      const cached = names[k]!;
+      const bytes = cached.bytes;
+      if (bytes.length !== n) continue;
+      for (let i = 0; i < n; i++) if (bytes[i] !== buf[v + i]) continue outer;
+      return cached.name;
+    }
+    const name = buf.toString('utf8', v, e);
+    if (n <= 64) {
+      if (names.length >= 8) names.shift();
+      names.push({ bytes: Uint8Array.prototype.slice.call(buf, v, e), name });
+    }
+    return name;
+  }
+
+  private readonly names: Array<{ bytes: Uint8Array; name: string }> = [];
 
   private dispatch(): void {
     const data = this.data;

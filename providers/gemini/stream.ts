@@ -42,8 +42,13 @@ export class GeminiStreamDecoder implements StreamDecoder {
   private usageWire: GeminiUsageMetadata | null = null;
   private usage: Usage | null = null;
   private raw: unknown = null;
-  /** Every part of the first candidate, in order, for `providerData` when one of them carries a signature. */
-  private readonly parts: GeminiPart[] = [];
+  /**
+   * The parts of the first candidate, in order and already compacted, for `providerData` when one of them carries
+   * a signature: a run of plain text parts keeps only its strings (joined at the end), never the parsed chunks, so
+   * a long stream retains no per-chunk objects.
+   */
+  private readonly parts: Array<GeminiPart | TextRun> = [];
+  private run: TextRun | null = null;
   private isSigned = false;
 
   constructor(private readonly res: ResponseInfo) {}
@@ -125,7 +130,15 @@ export class GeminiStreamDecoder implements StreamDecoder {
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i];
       if (p === null || typeof p !== 'object') continue;
-      this.parts.push(p);
+      if (isPlainText(p)) {
+        const thought = p.thought === true;
+        const run = this.run;
+        if (run !== null && run.thought === thought) run.texts.push(p.text!);
+        else this.parts.push((this.run = { thought, texts: [p.text!] }));
+      } else {
+        this.run = null;
+        this.parts.push(p);
+      }
       if (p.thoughtSignature !== undefined) this.isSigned = true;
       const text = p.text;
       if (typeof text === 'string' && text !== '') {
@@ -152,24 +165,24 @@ export class GeminiStreamDecoder implements StreamDecoder {
  * signature (or anything else) is kept as it came: Gemini checks a signature against its own part, and parts
  * with and without a signature must not be merged.
  */
-function compactParts(parts: readonly GeminiPart[]): GeminiPart[] {
-  const out: GeminiPart[] = [];
-  let run: GeminiPart | null = null;
+function compactParts(parts: ReadonlyArray<GeminiPart | TextRun>): GeminiPart[] {
+  const out: GeminiPart[] = new Array(parts.length);
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
-    if (isPlainText(p)) {
-      if (run !== null && (run.thought === true) === (p.thought === true)) {
-        run.text += p.text!;
-        continue;
-      }
-      run = p.thought === true ? { text: p.text!, thought: true } : { text: p.text! };
-      out.push(run);
-    } else {
-      run = null;
-      out.push(p);
-    }
+    if (isRun(p)) out[i] = p.thought ? { text: p.texts.join(''), thought: true } : { text: p.texts.join('') };
+    else out[i] = p;
   }
   return out;
+}
+
+/** A run of plain text parts with the same `thought` flag, kept as its strings. */
+interface TextRun {
+  thought: boolean;
+  texts: string[];
+}
+
+function isRun(p: GeminiPart | TextRun): p is TextRun {
+  return Array.isArray((p as TextRun).texts);
 }
 
 function isPlainText(p: GeminiPart): boolean {
