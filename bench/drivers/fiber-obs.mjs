@@ -34,8 +34,8 @@ const baseUrlFor = (baseURL) => ({ openai: `${baseURL}/v1`, anthropic: baseURL, 
 export async function create({ baseURL, headers, model }) {
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nullExporter)] });
   const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
-  // Buffered like a production pino setup (minLength): one write per 64 KiB of lines, not one per line.
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false, minLength: 65536 }));
+  // Buffered like a production pino setup (minLength): one write per 8 KiB of lines, not one per line.
+  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false, minLength: 8192 }));
   const client = new Fiber({
     apiKeys: { [PROTOCOL]: 'sk-mock' },
     baseUrls: { [PROTOCOL]: baseUrlFor(baseURL) },
