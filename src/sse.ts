@@ -59,10 +59,24 @@ export class SseParser {
       this.skipLF = false;
       if (len > pos && buf[pos] === LF) pos++;
     }
-    // Index of the next CR at or after pos, or -1 when there is none in this buffer. Kept across lines so LF-only
-    // streams pay one scan per chunk for it.
+    // Index of the next CR at or after pos, or -1 when there is none in this buffer. Refreshed only when a line
+    // moves past it, so LF-only streams pay one scan per chunk for it and CRLF streams one per data line.
     let nextCR = buf.indexOf(CR, pos);
     while (pos < len) {
+      const b = buf[pos];
+      // A blank line (the event separator) needs no scan: handle it on its first byte.
+      if (b === LF) {
+        this.line(buf, pos, pos);
+        pos++;
+        continue;
+      }
+      if (b === CR) {
+        this.line(buf, pos, pos);
+        if (pos + 1 < len) pos += buf[pos + 1] === LF ? 2 : 1;
+        else { pos = len; this.skipLF = true; }
+        continue;
+      }
+      if (nextCR !== -1 && nextCR < pos) nextCR = buf.indexOf(CR, pos);
       let lineEnd = buf.indexOf(LF, pos);
       let next: number;
       if (nextCR !== -1 && (lineEnd === -1 || nextCR < lineEnd)) {
@@ -73,7 +87,6 @@ export class SseParser {
           next = len;
           this.skipLF = true;
         }
-        nextCR = buf.indexOf(CR, next);
       } else if (lineEnd === -1) {
         break;
       } else {
