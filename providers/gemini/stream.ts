@@ -186,7 +186,10 @@ function isRun(p: GeminiPart | TextRun): p is TextRun {
 }
 
 function isPlainText(p: GeminiPart): boolean {
-  if (typeof p.text !== 'string') return false;
-  for (const key in p) if (key !== 'text' && key !== 'thought') return false;
-  return true;
+  // Checked per streamed part, so by the fields that make a part more than text (no key enumeration): a signed
+  // part, a call or response, or data. Such parts are kept whole; plain ones are joined into runs.
+  const q = p as Record<string, unknown>;
+  return typeof p.text === 'string' && p.thoughtSignature === undefined && p.functionCall === undefined
+    && q.functionResponse === undefined && q.inlineData === undefined && q.fileData === undefined
+    && q.executableCode === undefined && q.codeExecutionResult === undefined;
 }
