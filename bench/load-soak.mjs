@@ -756,7 +756,7 @@ async function main() {
 
   const timeouts = { connectMs: 2_000, readMs: cfg.readMs, totalMs: cfg.totalMs };
   const fiber = new Fiber({
-    apiKeys: { openai: 'sk-load-soak-openai-0000', anthropic: 'sk-ant-load-soak-0000', gemini: 'gm-load-soak-0000' },
+    apiKeys: { openai: 'sk-fake-load-soak-openai-0000', anthropic: 'sk-ant-fake-load-soak-0000', gemini: 'gm-load-soak-0000' },
     baseUrls: emulator.baseUrls,
     timeouts,
     preset: cfg.preset,

@@ -8,7 +8,7 @@ let handles: HandleTracker;
 const fibers: Fiber[] = [];
 const make = (o: FiberOptions = {}) => {
   const f = new Fiber({
-    apiKeys: { openai: 'sk-test-fallback-key-0001', anthropic: 'sk-ant-test-fallback-0001', gemini: 'gemini-test-fallback-0001' },
+    apiKeys: { openai: 'sk-fake-fallback-key-0001', anthropic: 'sk-ant-fake-fallback-0001', gemini: 'gemini-test-fallback-0001' },
     baseUrls: emu.baseUrls,
     defaultModel: 'gpt-4o-mini',
     retry: { ...FAST_RETRY, retries: 1 },

@@ -3,26 +3,14 @@
  * for headers, in a retry backoff, waiting for the first event, mid-stream, after done) ends it with `AbortError`
  * at once and releases its connection.
  */
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import { AbortError, FiberError } from '../../src/errors.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
-import { iter, recordingLogger, sseChunk, trackHandles, type HandleTracker } from '../helpers/core.js';
-import { chunk, expectWithin, faultSuite, head, textOf, TOTAL_MS, type Kit } from './kit.js';
+import { iter, recordingLogger, sseChunk } from '../helpers/core.js';
+import { chunk, expectWithin, faultSuite, head, textOf, TOTAL_MS, type Kit, useEmulator } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('aborts.test.ts');
 
-let emu: Emulator;
-let handles: HandleTracker;
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-beforeEach(() => emu.reset());
-afterAll(async () => {
-  await emu.close();
-  await handles.expectAllClosed();
-});
+const emu = useEmulator();
 
 const T = { timeouts: { totalMs: TOTAL_MS } };
 

@@ -2,26 +2,14 @@
  * Fault matrix: connections. Refused, reset and closed connections, a host that does not resolve, keep-alive
  * sockets the server closed, redirects to other origins, a closed client and the private-network guard.
  */
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import { ConfigError, ConnectionError, ServerError } from '../../src/errors.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
-import { startServer, trackHandles, type HandleTracker } from '../helpers/core.js';
-import { closedPort, expectWithin, faultSuite, head, TEST_KEY, TOTAL_MS, type RawConn } from './kit.js';
+import { startServer } from '../helpers/core.js';
+import { closedPort, expectWithin, faultSuite, head, TEST_KEY, TOTAL_MS, type RawConn, useEmulator } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('connections.test.ts');
 
-let emu: Emulator;
-let handles: HandleTracker;
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-beforeEach(() => emu.reset());
-afterAll(async () => {
-  await emu.close();
-  await handles.expectAllClosed();
-});
+const emu = useEmulator();
 
 const T = { timeouts: { totalMs: TOTAL_MS } };
 

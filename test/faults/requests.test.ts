@@ -3,28 +3,15 @@
  * llm-fiber refuses it with a typed, non-retryable error before anything is sent, instead of spending a request
  * (and the provider's 400) on it.
  */
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import { openai } from '../../providers/openai/index.js';
 import { BadRequestError } from '../../src/errors.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { ContentPart } from '../../src/types.js';
-import { trackHandles, type HandleTracker } from '../helpers/core.js';
-import { expectWithin, faultSuite, TOTAL_MS } from './kit.js';
+import { expectWithin, faultSuite, TOTAL_MS, useEmulator } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('requests.test.ts');
 
-let emu: Emulator;
-let handles: HandleTracker;
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-beforeEach(() => emu.reset());
-afterAll(async () => {
-  await emu.close();
-  await handles.expectAllClosed();
-});
+const emu = useEmulator();
 
 const T = { timeouts: { totalMs: TOTAL_MS } };
 /** The OpenAI adapter speaking the Responses API for every call. */

@@ -2,29 +2,17 @@
  * Fault matrix: bad HTTP responses. Bodies that are not what they claim, gateway pages, every retry-after form,
  * overload statuses, size caps, malformed framing and headers, and a key echoed back by the server.
  */
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import {
   AuthError, BadRequestError, ConnectionError, OverloadedError, RateLimitError, ServerError,
 } from '../../src/errors.js';
 import { fallback } from '../../middleware/fallback.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
-import { recordingLogger, trackHandles, type HandleTracker, type LogCall } from '../helpers/core.js';
-import { chunk, expectWithin, faultSuite, head, TEST_KEY, TOTAL_MS } from './kit.js';
+import { recordingLogger, type LogCall } from '../helpers/core.js';
+import { chunk, expectWithin, faultSuite, head, TEST_KEY, TOTAL_MS, useEmulator } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('responses.test.ts');
 
-let emu: Emulator;
-let handles: HandleTracker;
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-beforeEach(() => emu.reset());
-afterAll(async () => {
-  await emu.close();
-  await handles.expectAllClosed();
-});
+const emu = useEmulator();
 
 const T = { timeouts: { totalMs: TOTAL_MS } };
 const JSON_HEADERS = { 'content-type': 'application/json' };

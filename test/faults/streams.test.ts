@@ -3,30 +3,18 @@
  * events, odd framing and bytes. A stream never ends silently: it ends with `done` or throws a typed error, and
  * it is retried only while nothing has reached the caller.
  */
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import { AuthError, BadRequestError, type FiberError, OverloadedError, RateLimitError, ServerError, StreamError } from '../../src/errors.js';
 import type { Fiber } from '../../src/fiber.js';
-import { startEmulator, type Emulator, type EmulatorInStreamError } from '../../src/testing/index.js';
+import type { EmulatorInStreamError } from '../../src/testing/index.js';
 import type { ChatRequest } from '../../src/types.js';
-import { sseChunk, sseEnd, trackHandles, type HandleTracker } from '../helpers/core.js';
-import { anthropicOpening, chunk, doneOf, expectWithin, faultSuite, head, logsOf, TEST_KEY, textOf, typesOf, TOTAL_MS, type Kit } from './kit.js';
+import { sseChunk, sseEnd } from '../helpers/core.js';
+import { anthropicOpening, chunk, doneOf, expectWithin, faultSuite, head, logsOf, TEST_KEY, textOf, typesOf, TOTAL_MS, type Kit, useEmulator, SSE_CHUNKED } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('streams.test.ts');
 
-let emu: Emulator;
-let handles: HandleTracker;
+const emu = useEmulator();
 
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-beforeEach(() => emu.reset());
-afterAll(async () => {
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-const SSE_CHUNKED = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' };
 const T = { timeouts: { totalMs: TOTAL_MS } };
 const MODEL = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku-latest', gemini: 'gemini-2.0-flash' } as const;
 

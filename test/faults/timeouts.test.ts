@@ -3,28 +3,15 @@
  * against a server that stalls at that point, keep-alives that must not count as progress, and trickling bytes.
  * readMs is undici's headers/body timer, which ticks at about 1 s: only three rows use it.
  */
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import { TimeoutError } from '../../src/errors.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
-import { sseChunk, trackHandles, type HandleTracker } from '../helpers/core.js';
-import { anthropicOpening, chunk, expectWithin, faultSuite, head, logsOf, textOf, typesOf, TEST_KEY, TOTAL_MS } from './kit.js';
+import { sseChunk } from '../helpers/core.js';
+import { anthropicOpening, chunk, expectWithin, faultSuite, head, logsOf, textOf, typesOf, TEST_KEY, TOTAL_MS, useEmulator, SSE_CHUNKED } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('timeouts.test.ts');
 
-let emu: Emulator;
-let handles: HandleTracker;
+const emu = useEmulator();
 
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-beforeEach(() => emu.reset());
-afterAll(async () => {
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-const SSE_CHUNKED = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' };
 
 fault('stall-before-headers', async (kit) => {
   emu.script({ delayMs: 5_000 });
