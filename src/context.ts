@@ -190,21 +190,26 @@ export class CallContext implements FiberContext {
     return this.totalAt - now();
   }
 
-  /** A new attempt was sent: arm its first-event deadline (streams). */
-  attemptSent(): void {
-    const t = now();
-    this.attemptStartedAt = t;
+  /** A new attempt is being dispatched: reset what belongs to the attempt. */
+  attemptStarted(): void {
+    this.attemptStartedAt = now();
     this.attemptAbortReason = null;
     if (this.kind !== 'stream') return;
     this.lastEventAt = -1;
-    const first = this.timeouts.firstEventMs;
     this.idleMs = this.timeouts.idleMs ?? 0;
-    if (first !== undefined) {
-      this.firstEventAt = t + first;
-      if (this.firstEventAt < this.timerAt) this.arm(this.firstEventAt);
-    } else {
-      this.firstEventAt = Infinity;
-    }
+    this.firstEventAt = Infinity;
+  }
+
+  /**
+   * The attempt's request was written to the connection: its first-event deadline runs from here (streams), so
+   * connecting (bounded by `connectMs`) does not eat into `firstEventMs` — "from sending the request".
+   */
+  requestSent(): void {
+    if (this.kind !== 'stream' || this.lastEventAt >= 0) return;
+    const first = this.timeouts.firstEventMs;
+    if (first === undefined) return;
+    this.firstEventAt = now() + first;
+    if (this.firstEventAt < this.timerAt) this.arm(this.firstEventAt);
   }
 
   /** Content events arrived at `t` (performance.now()). Cheap: a timestamp, no timer work. */

@@ -146,7 +146,8 @@ export class Transport {
     if (ctx.abortReason !== null) { handler.onError(ctx.abortReason); return; }
     const invoke = handler.provider.invoke;
     if (invoke !== undefined) {
-      ctx.attemptSent();
+      ctx.attemptStarted();
+      ctx.requestSent();
       driveCustom(invoke.bind(handler.provider), wire, handler);
       return;
     }
@@ -160,7 +161,7 @@ export class Transport {
       return;
     }
     const readMs = ctx.timeouts.readMs;
-    ctx.attemptSent();
+    ctx.attemptStarted();
     agent.dispatch({
       origin: t.origin,
       path: t.path,
@@ -599,6 +600,11 @@ export class StreamCall implements EventSource {
     this.ctx.abortAttempt = null;
     a?.(new AbortError('stream complete; the server kept the response open', { code: 'held_after_end_marker' }));
   };
+
+  /** undici wrote the whole request: the first-event deadline starts now. */
+  onRequestSent(): void {
+    this.ctx.requestSent();
+  }
 
   // Decoders ignore whatever follows their own end marker; `finished` is read once, when the body ends.
   private onSse = (data: string, name: string | undefined): void => {
