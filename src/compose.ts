@@ -135,11 +135,18 @@ export function applyHooks(
         (err) => { throw hookError(err); },
       );
     }
-    if (Array.isArray(r)) return fanOut(hooks, i + 1, r, ctx, out);
+    if (Array.isArray(r)) return fanOut(hooks, i + 1, keepDoneIn(r, event), ctx, out);
     event = r as StreamEvent;
   }
   out.push(event);
   return undefined;
+}
+
+/** `done` cannot be dropped: a fan-out that left it out gets it back at the end, and the outer hooks still see it. */
+function keepDoneIn(events: StreamEvent[], event: StreamEvent): StreamEvent[] {
+  if (event.type !== 'done') return events;
+  for (let k = 0; k < events.length; k++) if (events[k]!.type === 'done') return events;
+  return [...events, event];
 }
 
 /**
@@ -161,7 +168,7 @@ export function resumeHooks(
 function settle(hooks: readonly EventHook[], i: number, event: StreamEvent, v: HookOut, ctx: FiberContext, out: StreamEvent[]): Promise<void> | undefined {
   if (v === undefined) return applyHooks(hooks, i, event, ctx, out);
   if (v === null) return event.type === 'done' ? applyHooks(hooks, i, event, ctx, out) : undefined;
-  if (Array.isArray(v)) return fanOut(hooks, i, v, ctx, out);
+  if (Array.isArray(v)) return fanOut(hooks, i, keepDoneIn(v, event), ctx, out);
   return applyHooks(hooks, i, v, ctx, out);
 }
 

@@ -28,7 +28,11 @@ export interface FiberRuntime {
 }
 
 /** Where `ctx.log()` goes after commit (the stream's delivery queue). */
-export interface LogSink { pushLog(event: StreamEvent): void }
+export interface LogSink {
+  pushLog(event: StreamEvent): void;
+  /** The call was cancelled (deadline, caller signal, a hook): the stream ends now. */
+  streamAborted(reason: FiberError): void;
+}
 
 export class CallContext implements FiberContext {
   readonly id: string;
@@ -147,6 +151,7 @@ export class CallContext implements FiberContext {
     const s = this.abortSleep;
     if (s !== null) { this.abortSleep = null; s(reason); }
     this.source?.cancel(reason);
+    this.logSink?.streamAborted(reason);
   }
 
   log(level: LogLevel, message: string, data?: object): void {

@@ -46,6 +46,11 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
   private slowCalls = 0;
   private tail: Promise<unknown> | null = null;
   private iterating = false;
+  /** Calls of the caller's `next()`, and the promise of the last one (so `drive()` never races it). */
+  private callerNexts = 0;
+  private callerPending: Promise<unknown> | null = null;
+  /** A `done` event has been through every hook (it is queued for delivery). */
+  private doneThroughHooks = false;
   private final: ChatResult | null = null;
   private resultPromise: Promise<ChatResult> | null = null;
   private resolveResult: ((r: ChatResult) => void) | null = null;
@@ -70,7 +75,10 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 
   next(): Promise<IteratorResult<StreamEvent>> {
     this.iterating = true;
-    return this.pull();
+    this.callerNexts++;
+    const p = this.pull();
+    this.callerPending = p;
+    return p;
   }
 
   /** One event for whoever drives: the caller's `next()`, or `drive()` for a lone `result()`. */
@@ -91,7 +99,7 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
   return(): Promise<IteratorResult<StreamEvent>> {
     if (this.state <= OPEN) {
       const err = new AbortError('llm-fiber: stream closed by the consumer', { code: 'consumer_closed' });
-      const wasOpen = this.state === OPEN;
+      const wasOpen = this.state === OPEN && this.pendingFailure === null && !this.doneThroughHooks;
       this.state = CLOSED;
       this.failure = err;
       this.ctx?.abort(err);
@@ -109,7 +117,7 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
     const err = new AbortError('llm-fiber: stream aborted by the caller', {
       code: 'aborted', provider: this.ctx?.provider, model: this.ctx?.model, attempts: this.ctx?.attempt,
     });
-    const wasOpen = this.state === OPEN;
+    const wasOpen = this.state === OPEN && this.pendingFailure === null && !this.doneThroughHooks;
     this.state = FAILED;
     this.failure = err;
     this.ctx?.abort(err);
@@ -131,7 +139,7 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       });
       if (this.state === DONE && this.final !== null) this.resolveResult!(this.final);
       else if ((this.state === FAILED || this.state === CLOSED) && this.failure !== null) this.rejectResult!(this.failure);
-      else if (!this.iterating) void this.drive();
+      else void this.drive(); // drive() never races a caller that iterates (see there)
     }
     return this.resultPromise;
   }
@@ -150,12 +158,32 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
    * split them between the caller and this loop (the caller's iteration then settles `result()`).
    */
   private async drive(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await macrotask();
     try {
-      while (!this.iterating && !(await this.pull()).done) { /* the events go nowhere: result() only wants the end */ }
+      for (;;) {
+        if (this.state >= DONE) return;
+        if (this.iterating) {
+          // The caller iterates too: never race it. Let its pending next() settle, then give it a turn to ask
+          // again; pull (the events go nowhere) only when it did not, i.e. it stopped iterating.
+          const seen = this.callerNexts;
+          if (this.callerPending !== null) await this.callerPending.catch(noop);
+          await macrotask();
+          if (this.callerNexts !== seen) continue;
+        }
+        if ((await this.pull()).done) return;
+      }
     } catch {
       // Already reported: failWith() rejected the result promise with this error.
     }
+  }
+
+  /**
+   * @internal The call was cancelled from outside the stream (its deadline, the caller's signal, a hook's
+   * `ctx.abort()`): end the stream now, so `result()` settles and the `onError` hooks run even if nobody is
+   * pulling.
+   */
+  streamAborted(reason: FiberError): void {
+    if (this.state === OPEN && this.pendingFailure === null) void this.failWith(reason).catch(noop);
   }
 
   /**
@@ -255,6 +283,8 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
         this.rejectResult?.(err);
         this.settleResult();
       }
+      // Closed by the consumer while starting: `break` releases silently.
+      if (this.state === CLOSED) return;
       throw this.failure ?? err;
     }
     if (this.state !== STARTING) {
@@ -291,22 +321,36 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 
   /** Run an event through the hooks into `out` (used for events that do not come from the source). */
   private enqueue(event: StreamEvent): void {
-    if (this.hooks.length === 0) { this.out.push(event); return; }
-    const run = () => {
+    const isDone = event.type === 'done';
+    if (this.hooks.length === 0) {
+      this.out.push(event);
+      if (isDone) this.doneThroughHooks = true;
+      return;
+    }
+    const run = (): Promise<void> | undefined => {
       const p = applyHooks(this.hooks, 0, event, this.ctx!, this.out);
-      return event.type === 'done' ? (p ? p.then(() => this.keepDone(event)) : this.keepDone(event)) : p;
+      if (!isDone) return p;
+      return p ? p.then(() => this.keepDone(event)) : this.keepDone(event);
     };
     if (this.pendingHook !== null) {
       const chained = this.pendingHook.then(run);
       this.pendingHook = chained.then(noop);
       return;
     }
-    const p = run();
+    let p: Promise<void> | undefined;
+    try {
+      p = run();
+    } catch (e) {
+      // A hook threw synchronously: the stream fails through the slow path, like an async hook's rejection.
+      p = Promise.reject(hookError(e));
+      p.catch(noop);
+    }
     if (p !== undefined) this.pendingHook = p;
   }
 
   /** `done` cannot be dropped: if the hooks swallowed it, deliver the original. */
   private keepDone(done: StreamEvent): undefined {
+    this.doneThroughHooks = true;
     for (let i = this.outHead; i < this.out.length; i++) if (this.out[i]!.type === 'done') return undefined;
     this.out.push(done);
     return undefined;
@@ -416,6 +460,10 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
 }
 
 function noop(): void {}
+
+function macrotask(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 /** The source of a stream that failed before commit: nothing to read, never ends (the failure is thrown first). */
 const EMPTY_SOURCE: EventSource = {

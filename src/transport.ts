@@ -29,6 +29,8 @@ export interface TransportOptions {
   blockPrivateNetworks?: boolean;
 }
 
+/** Distinct connect timeouts that get a pool of their own. */
+const MAX_AGENTS = 8;
 /** Redirects followed per attempt before giving up. */
 const MAX_REDIRECTS = 5;
 /** Headers that carry credentials: dropped when a redirect leaves the origin. */
@@ -45,6 +47,16 @@ export class Transport {
 
   private agent(connectMs: number): Agent {
     let a = this.agents.get(connectMs);
+    if (a === undefined && this.agents.size >= MAX_AGENTS) {
+      // Connect timeouts live on the pool, one pool per distinct value: past a few values, reuse the pool with the
+      // nearest longer timeout (or the longest), so callers computing connectMs cannot grow pools without bound.
+      let best: number | undefined;
+      for (const ms of this.agents.keys()) {
+        if (ms >= connectMs && (best === undefined || ms < best)) best = ms;
+      }
+      if (best === undefined) best = Math.max(...this.agents.keys());
+      return this.agents.get(best)!;
+    }
     if (a === undefined) {
       if (this.closed) throw new ConnectionError('llm-fiber: the Fiber is closed', { code: 'closed' });
       const connect = this.options.blockPrivateNetworks
@@ -162,6 +174,9 @@ export class Transport {
     }
     const readMs = ctx.timeouts.readMs;
     ctx.attemptStarted();
+    // Until undici connects (TCP + TLS) there is no request to abort: a cancellation before then fails the
+    // handler at once, and `onConnect` drops the request when it comes.
+    ctx.abortAttempt = handler.cancelBeforeConnect;
     agent.dispatch({
       origin: t.origin,
       path: t.path,
@@ -334,6 +349,14 @@ export function scrubError<E extends FiberError>(err: E, secrets: readonly strin
 
 class JsonHandler {
   private abortFn: ((reason: Error) => void) | null = null;
+  /** Set when the attempt was cancelled before undici connected. */
+  private cancelled: Error | null = null;
+
+  /** Cancel before the connection exists (see `Transport.dispatch`). */
+  cancelBeforeConnect = (reason: Error): void => {
+    this.cancelled = reason;
+    this.onError(reason);
+  };
   private status = 0;
   private raw: Buffer[] | null = null;
   private chunks: Buffer[] = [];
@@ -354,6 +377,7 @@ class JsonHandler {
 
   onConnect(abort: (reason: Error) => void): void {
     this.abortFn = abort;
+    if (this.cancelled !== null) { abort(this.cancelled); return; }
     const ctx = this.ctx;
     const why = ctx.abortReason ?? ctx.attemptAbortReason;
     if (why !== null) { abort(why); return; }
@@ -443,6 +467,14 @@ export class StreamCall implements EventSource {
   private size = 0;
   private tRel = 0;
   private readyResolve: ((c: StreamCall) => void) | null;
+  /** Set when the attempt was cancelled before undici connected. */
+  private cancelled: Error | null = null;
+
+  /** Cancel before the connection exists (see `Transport.dispatch`). */
+  cancelBeforeConnect = (reason: Error): void => {
+    this.cancelled = reason;
+    this.onError(reason);
+  };
   private readyReject: ((e: FiberError) => void) | null;
 
   constructor(
@@ -464,6 +496,7 @@ export class StreamCall implements EventSource {
 
   onConnect(abort: (reason: Error) => void): void {
     this.abortFn = abort;
+    if (this.cancelled !== null) { abort(this.cancelled); return; }
     const ctx = this.ctx;
     const why = ctx.abortReason ?? ctx.attemptAbortReason;
     if (why !== null) { abort(why); return; }
@@ -487,7 +520,8 @@ export class StreamCall implements EventSource {
     try {
       this.decoder = this.provider.stream(info, ctx.request);
     } catch (e) {
-      this.fail(e instanceof FiberError ? e : transportError(e, ctx, true, true));
+      // Fail and drop the connection: a paused socket nobody aborts would be held until the process exits.
+      this.abortWith(e instanceof FiberError ? e : transportError(e, ctx, true, true));
       return false;
     }
     this.parser = new SseParser(this.onSse);
