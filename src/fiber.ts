@@ -79,6 +79,8 @@ interface Core {
   metrics: MetricsStore;
   /** The user's sinks (closed by `fiber.close()` when they have `close()`). */
   userSinks: MetricsSink[];
+  /** Built-in providers pointed at their real API without a key: a call to them fails before sending. */
+  missingKeys: Map<string, string>;
 }
 
 interface Stack {
@@ -148,10 +150,15 @@ export class Fiber {
       const envs = new Map<string, ProviderEnv>();
       const secrets = new Set<string>();
       for (const v of Object.values(apiKeys)) if (v) secrets.add(v);
+      const missingKeys = new Map<string, string>();
       for (const p of providers.values()) {
         const env = providerEnv(p, apiKeys, baseUrls, headers);
         envs.set(p.name, env);
         if (env.apiKey) secrets.add(env.apiKey);
+        // The provider's own API needs a key; a custom base URL (a proxy, a local server) may not.
+        else if (p.envKeys !== undefined && p.envKeys.length > 0 && p.defaultBaseUrl !== undefined && env.baseUrl === p.defaultBaseUrl.replace(/\/+$/, '')) {
+          missingKeys.set(p.name, p.envKeys.join(' or '));
+        }
       }
       const userSinks = options.metrics === undefined ? [] : Array.isArray(options.metrics) ? [...options.metrics] : [options.metrics];
       if (options.metrics !== undefined) toSink(options.metrics, 'Fiber: metrics');
@@ -178,6 +185,7 @@ export class Fiber {
         timeouts,
         metrics: this.metrics,
         userSinks,
+        missingKeys,
         runtime: {
           defaultModel: options.defaultModel,
           registry,
@@ -343,6 +351,11 @@ async function terminal(core: Core, ctx: CallContext): Promise<void> {
   const provider = core.providers.get(ctx.provider);
   if (provider === undefined) throw new ConfigError(`no provider named "${ctx.provider}"`, { provider: ctx.provider, model: ctx.model });
   const env = core.envs.get(provider.name)!;
+  if (core.missingKeys.size !== 0 && core.missingKeys.has(provider.name)) {
+    throw new ConfigError(`${provider.name} ${ctx.model}: no API key (set ${core.missingKeys.get(provider.name)} or pass apiKeys.${provider.name})`, {
+      provider: provider.name, model: ctx.model, code: 'missing_api_key',
+    });
+  }
   const wire = provider.prepare(ctx.request, env);
   const idem = provider.idempotencyHeader;
   if (idem && (ctx.retry === null || ctx.retry.idempotencyHeader)) wire.headers[idem] = ctx.idempotencyKey;

@@ -18,5 +18,5 @@ export type {
   NormalizedRequest, ChatResult, StreamEvent, LogLevel, Next, Scope, HookOut, EventHook, ErrorHook, Middleware,
   MiddlewareSpec, FiberState, RetryPolicy, EventSource, StreamFinal, FiberContext, ProviderEnv, WireRequest,
   ResponseInfo, ParsedResult, StreamDecoder, Provider, WireResponse, LoggerLike, Tags, MetricsSink, CounterPoint, HistogramPoint,
-  MetricsSnapshot,
+  MetricsSnapshot, CounterName, HistogramName,
 } from './types.js';

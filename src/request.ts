@@ -318,7 +318,8 @@ export function normalizeRequest(
         break;
       case 'budget':
         checkBudget(v);
-        break;
+        // A cap that silently does nothing is worse than none: until budgets are enforced, say so.
+        throw new ConfigError('budget: token and cost budgets are not enforced in this release (see docs/roadmap.md); remove the option', { code: 'unsupported_option' });
       case 'signal':
         if (!isObject(v) || typeof v.aborted !== 'boolean' || typeof v.addEventListener !== 'function') {
           throw new ConfigError(`signal: must be an AbortSignal (got ${got(v)})`);

@@ -467,4 +467,16 @@ export interface HistogramPoint {
    */
   buckets?: Array<{ le: number; count: number }>;
 }
-export type MetricsSnapshot = Record<string, Array<CounterPoint | HistogramPoint>>;
+/** The counters `fiber.metrics` records (CONTRACT.md, Metrics). */
+export type CounterName = 'request_count' | 'error_count' | 'retry_count' | 'tokens_prompt' | 'tokens_completion' | 'tokens_total' | 'estimated_cost_usd';
+/** The histograms `fiber.metrics` records. */
+export type HistogramName = 'latency_ms' | 'ttfb_ms';
+
+/**
+ * What `fiber.metrics.snapshot()` returns: for each metric that has data, one point per tag set. The known names
+ * are typed (`snapshot.request_count` is `CounterPoint[]`, `snapshot.latency_ms` is `HistogramPoint[]`); other
+ * names (a custom sink's) are reachable through the index signature.
+ */
+export type MetricsSnapshot = { [K in CounterName]?: CounterPoint[] } & { [K in HistogramName]?: HistogramPoint[] } & {
+  [name: string]: Array<CounterPoint | HistogramPoint> | undefined;
+};

@@ -349,3 +349,23 @@ describe('ask()', () => {
     expect(emu.requests).toEqual([]);
   });
 });
+
+describe('a missing API key', () => {
+  it('fails a call to a provider’s own API before sending, naming where the key goes', async () => {
+    const f = new Fiber({ defaultModel: 'gpt-4o-mini', retry: false });
+    const err = await f.chat({ messages: 'hi' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.code).toBe('missing_api_key');
+    expect(err.message).toContain('OPENAI_API_KEY');
+    await f.close();
+  });
+
+  it('is allowed for a custom base URL (a proxy or a local server may not need one)', async () => {
+    const emuLocal = await startEmulator();
+    const f = new Fiber({ baseUrls: { openai: emuLocal.baseUrls.openai }, defaultModel: 'gpt-4o-mini' });
+    expect((await f.chat({ messages: 'hi' })).text).toBe('You said: hi');
+    expect(emuLocal.requests[0]!.headers.authorization).toBeUndefined();
+    await f.close();
+    await emuLocal.close();
+  });
+});

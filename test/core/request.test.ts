@@ -80,7 +80,7 @@ describe('normalizeRequest basics', () => {
   it('accepts the call-level options without copying them into the normalized request', () => {
     const { request } = norm({
       timeout: 5_000, idempotencyKey: 'key-1', provider: 'openai', fallback: ['claude-3-5-haiku-latest'],
-      budget: { maxTokens: 1000, maxCostUsd: 0.5, onExceed: 'throw' }, signal: new AbortController().signal,
+      signal: new AbortController().signal,
       metadata: { user: 'u1' },
     });
     expect(Object.keys(request).sort()).toEqual(['messages', 'model', 'stream']);
@@ -332,9 +332,12 @@ describe('normalizeRequest call-level options', () => {
     expect(configError(() => norm({ budget: { onExceed: 'warn' } })).message).toContain('budget.onExceed');
   });
 
-  it('accepts a budget class instance', () => {
+  it('refuses a well-formed budget, which this release does not enforce, rather than ignore it', () => {
+    const err = configError(() => norm({ budget: { maxTokens: 1000, maxCostUsd: 0.5, onExceed: 'throw' } }));
+    expect(err.message).toContain('not enforced');
+    expect(err.code).toBe('unsupported_option');
     class FakeBudget { spent() { return { tokens: 0, costUsd: 0 }; } }
-    expect(() => norm({ budget: new FakeBudget() })).not.toThrow();
+    expect(configError(() => norm({ budget: new FakeBudget() })).code).toBe('unsupported_option');
   });
 
   it('rejects an unknown reasoning effort', () => {
