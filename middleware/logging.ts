@@ -18,12 +18,12 @@
  * either order.
  */
 import { defineMiddleware } from '../src/compose.js';
-import type { CallContext } from '../src/context.js';
-import { ConfigError, type FiberError, scrubSecrets, toFiberError } from '../src/errors.js';
+import { ConfigError, type FiberError, toFiberError } from '../src/errors.js';
+import { mapStrings } from '../src/map-strings.js';
 import type {
   ChatMessage, ChatResult, ContentPart, FiberContext, LoggerLike, LogLevel, LogListener, Middleware, Next,
 } from '../src/types.js';
-import { redactDefaults } from './redaction.js';
+import { callScrubber } from './redaction.js';
 
 /** Options of `logging()`. */
 export interface LoggingOptions {
@@ -100,7 +100,7 @@ export function logging(options: LoggingOptions): Middleware {
 
   const onRecord: LogListener = (lvl, message, data, ctx) => {
     if (RANK[lvl] < min) return;
-    const scrub = scrubberOf(ctx, redact);
+    const scrub = callScrubber(ctx, redact);
     const line: Record<string, unknown> = {
       callId: ctx.id, provider: ctx.provider, model: ctx.model, idempotencyKey: ctx.idempotencyKey,
     };
@@ -129,7 +129,7 @@ export function logging(options: LoggingOptions): Middleware {
       addMetadata(line, ctx, redact);
       write('info', line, CALL_MESSAGE);
     }
-    if (bodies && debugEnabled(isLevelEnabled, logger)) write('debug', bodiesLine(ctx, result, scrubberOf(ctx, redact)), BODIES_MESSAGE);
+    if (bodies && debugEnabled(isLevelEnabled, logger)) write('debug', bodiesLine(ctx, result, callScrubber(ctx, redact)), BODIES_MESSAGE);
   };
 
   const failed = (ctx: FiberContext, err: FiberError): void => {
@@ -152,11 +152,11 @@ export function logging(options: LoggingOptions): Middleware {
       line.attempts = err.attempts > 0 ? err.attempts : Math.max(1, ctx.attempt);
       line.idempotencyKey = ctx.idempotencyKey;
       // The core scrubs the Fiber's keys from error messages; patterns (e-mails echoed in a 400) are ours.
-      if (!closed) line.errorMessage = scrubberOf(ctx, redact)(err.message);
+      if (!closed) line.errorMessage = callScrubber(ctx, redact)(err.message);
       addMetadata(line, ctx, redact);
       write(lvl, line, CALL_MESSAGE);
     }
-    if (bodies && !closed && debugEnabled(isLevelEnabled, logger)) write('debug', bodiesLine(ctx, null, scrubberOf(ctx, redact)), BODIES_MESSAGE);
+    if (bodies && !closed && debugEnabled(isLevelEnabled, logger)) write('debug', bodiesLine(ctx, null, callScrubber(ctx, redact)), BODIES_MESSAGE);
   };
 
   return defineMiddleware({
@@ -207,44 +207,20 @@ function addMetadata(line: Record<string, unknown>, ctx: FiberContext, redact: L
   const md = ctx.metadata;
   const keys = Object.keys(md);
   if (keys.length === 0) return;
-  const scrub = scrubberOf(ctx, redact);
+  const scrub = callScrubber(ctx, redact);
   const out: Record<string, string> = {};
   for (const k of keys) if (k !== '__proto__' && k !== 'constructor' && k !== 'prototype') out[k] = scrub(md[k]!);
   line.metadata = out;
 }
 
 /** The Fiber's keys, once the core exposes them (`ctx.runtime.secrets`). */
-function fiberSecrets(ctx: FiberContext): readonly string[] | undefined {
-  const s = ((ctx as CallContext).runtime as { secrets?: readonly string[] } | undefined)?.secrets;
-  return Array.isArray(s) && s.length > 0 ? s : undefined;
-}
-
-/** The text filter for one call's lines: the call's redactor (or the default one), the Fiber's keys, `redact`. */
-function scrubberOf(ctx: FiberContext, redact: LoggingOptions['redact']): (text: string) => string {
-  const state = ctx.state.redaction;
-  const secrets = fiberSecrets(ctx);
-  return (text) => {
-    let s = state !== undefined ? state.redact(text) : redactDefaults(text);
-    if (secrets !== undefined) s = scrubSecrets(s, secrets);
-    if (redact !== undefined) s = redact(s);
-    return s;
-  };
-}
-
 /** Copy JSON-like data with every string scrubbed (depth-limited; prototype-polluting keys dropped). */
 function deepScrub(v: unknown, scrub: (s: string) => string, depth: number): unknown {
-  if (typeof v === 'string') return scrub(v);
-  if (v === null || typeof v !== 'object') return v;
-  if (depth > 16) return '[too deep]';
-  if (Array.isArray(v)) return v.map((x) => deepScrub(x, scrub, depth + 1));
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return String(v) === '[object Object]' ? '[object]' : scrub(String(v));
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
-    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-    out[scrub(k)] = deepScrub((v as Record<string, unknown>)[k], scrub, depth + 1);
-  }
-  return out;
+  return mapStrings(v, scrub, {
+    maxDepth: 16,
+    tooDeep: () => '[too deep]',
+    other: (o) => (String(o) === '[object Object]' ? '[object]' : scrub(String(o))),
+  }, depth);
 }
 
 /** The debug line of `bodies: true`: the normalized request and, on success, the response. Never headers. */

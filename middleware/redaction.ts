@@ -20,8 +20,9 @@
  * (see that option).
  */
 import { defineMiddleware } from '../src/compose.js';
-import type { CallContext } from '../src/context.js';
-import { ConfigError } from '../src/errors.js';
+import { secretsOf, type CallContext } from '../src/context.js';
+import { ConfigError, scrubSecrets } from '../src/errors.js';
+import { mapStrings } from '../src/map-strings.js';
 import type { ChatResult, FiberContext, Middleware, Next, StreamEvent } from '../src/types.js';
 
 declare module '../src/types.js' {
@@ -884,7 +885,7 @@ class Redactor implements RedactionState {
   }
 
   redactValue<T>(value: T): T {
-    return deepMap(value, (s) => this.redact(s), this.replacement, 0) as T;
+    return mapStrings(value, (s) => this.redact(s), { maxDepth: 32, tooDeep: () => this.replacement, other: (o) => o }) as T;
   }
 
   /** Feed a delta through every stage. */
@@ -905,20 +906,6 @@ class Redactor implements RedactionState {
 }
 
 /** Deep-copy JSON-like data applying `fn` to every string (and key), dropping prototype-polluting keys. */
-function deepMap(value: unknown, fn: (s: string) => string, tooDeep: string, depth: number): unknown {
-  if (typeof value === 'string') return fn(value);
-  if (value === null || typeof value !== 'object') return value;
-  if (depth > 32) return tooDeep;
-  if (Array.isArray(value)) return value.map((v) => deepMap(v, fn, tooDeep, depth + 1));
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(value)) {
-    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-    out[fn(k)] = deepMap((value as Record<string, unknown>)[k], fn, tooDeep, depth + 1);
-  }
-  return out;
-}
 
 /**
  * The state one call of one `redaction()` leaves on `ctx.state.redaction`. It chains to the state an outer
@@ -956,12 +943,19 @@ class CallRedaction implements RedactionState {
 }
 
 /** Runtime with the Fiber's keys, once the core exposes them (`ctx.runtime.secrets`). */
-interface RuntimeWithSecrets { secrets?: readonly string[] }
-
-function runtimeSecrets(ctx: FiberContext): readonly string[] | undefined {
-  const runtime = (ctx as CallContext).runtime as RuntimeWithSecrets | undefined;
-  const s = runtime?.secrets;
-  return Array.isArray(s) && s.length > 0 ? s : undefined;
+/**
+ * The text filter for what a call writes outside the stream (log lines, span attributes): the call's
+ * `redaction()` when one is installed, else the default redactor (API-key shapes, email, phone, card numbers), then
+ * the Fiber's own keys, then `extra`.
+ */
+export function callScrubber(ctx: FiberContext, extra?: (text: string) => string): (text: string) => string {
+  const state = ctx.state.redaction as RedactionState | undefined;
+  const secrets = secretsOf(ctx);
+  return (text) => {
+    let s = state !== undefined ? state.redact(text) : redactDefaults(text);
+    if (secrets !== undefined) s = scrubSecrets(s, secrets);
+    return extra !== undefined ? extra(s) : s;
+  };
 }
 
 const OPTION_KEYS = new Set(['patterns', 'redactOutput', 'replacement', 'maxMatchChars']);
@@ -1052,7 +1046,7 @@ export function redaction(options: RedactionOptions = {}): Middleware {
   // The Fiber's keys are per Fiber: one redactor per runtime, built on its first call.
   const perRuntime = new WeakMap<object, Redactor>();
   const redactorFor = (ctx: FiberContext): Redactor => {
-    const secrets = runtimeSecrets(ctx);
+    const secrets = secretsOf(ctx);
     if (secrets === undefined) return base;
     const runtime = (ctx as CallContext).runtime as object;
     let r = perRuntime.get(runtime);

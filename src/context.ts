@@ -27,6 +27,12 @@ export interface FiberRuntime {
   secrets: readonly string[];
 }
 
+/** The API keys of the Fiber running `ctx`, for redactors; undefined when it has none. */
+export function secretsOf(ctx: FiberContext): readonly string[] | undefined {
+  const s = (ctx as Partial<CallContext>).runtime?.secrets;
+  return s !== undefined && s.length > 0 ? s : undefined;
+}
+
 /** Where `ctx.log()` goes after commit (the stream's delivery queue). */
 export interface LogSink {
   pushLog(event: StreamEvent): void;
@@ -92,10 +98,8 @@ export class CallContext implements FiberContext {
    * paused for backpressure): the idle timeout measures the provider, never a slow reader. Set by the transport.
    */
   idleHold: (() => boolean) | null = null;
-  /** performance.now() when the current attempt was sent. */
-  attemptStartedAt = 0;
 
-  constructor(kind: 'chat' | 'stream', input: ChatRequest, timeouts: Timeouts, idempotencyKey: string, logListener: LogListener | null, runtime: FiberRuntime) {
+  constructor(kind: 'chat' | 'stream', input: ChatRequest, timeouts: Timeouts, idempotencyKey: string, runtime: FiberRuntime) {
     this.runtime = runtime;
     this.id = `call_${(++seq).toString(36)}`;
     this.kind = kind;
@@ -104,7 +108,7 @@ export class CallContext implements FiberContext {
     this.timing = { startedAt: now(), ttfbMs: null };
     this._timeouts = timeouts;
     this.idempotencyKey = idempotencyKey;
-    this.logListeners = logListener === null ? null : [logListener];
+    this.logListeners = null;
     const signal = input.signal;
     if (signal) {
       this.userSignal = signal;
@@ -197,7 +201,6 @@ export class CallContext implements FiberContext {
 
   /** A new attempt is being dispatched: reset what belongs to the attempt. */
   attemptStarted(): void {
-    this.attemptStartedAt = now();
     this.attemptAbortReason = null;
     if (this.kind !== 'stream') return;
     this.lastEventAt = -1;

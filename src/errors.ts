@@ -4,6 +4,8 @@
  * duplicated install and across the ESM and CJS builds.
  */
 
+import { mapStrings, type MapStringsOptions } from './map-strings.js';
+
 const BRAND = Symbol.for('llm-fiber.error.kinds');
 
 export interface FiberErrorInit {
@@ -177,16 +179,10 @@ export function scrubSecrets(text: string, secrets: readonly string[]): string {
 
 /** Deep-copy JSON-ish data replacing secrets in every string, dropping prototype-polluting keys. */
 export function scrubValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
-  if (typeof value === 'string') return scrubSecrets(value, secrets);
-  if (value === null || typeof value !== 'object' || depth > 32) return value;
-  if (Array.isArray(value)) return value.map((v) => scrubValue(v, secrets, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(value)) {
-    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-    out[scrubSecrets(k, secrets)] = scrubValue((value as Record<string, unknown>)[k], secrets, depth + 1);
-  }
-  return out;
+  return mapStrings(value, (s) => scrubSecrets(s, secrets), SCRUB_WALK, depth);
 }
+
+const SCRUB_WALK: MapStringsOptions = { maxDepth: 32 };
 
 /** Turn anything thrown into a FiberError (once, at the boundary). */
 export function toFiberError(err: unknown, init: FiberErrorInit = {}): FiberError {

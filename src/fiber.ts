@@ -316,7 +316,7 @@ export class Fiber {
     const timeouts = input.timeout === undefined ? core.timeouts : core.timeouts.merge(input.timeout);
     let key = input.idempotencyKey;
     if (key === undefined) key = randomUUID();
-    return new CallContext(kind, input, timeouts, key, null, core.runtime);
+    return new CallContext(kind, input, timeouts, key, core.runtime);
   }
 
   private async runChat(ctx: CallContext): Promise<ChatResult> {

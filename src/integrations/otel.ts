@@ -17,8 +17,8 @@ import type {
   Attributes, Context, Counter, Histogram, Meter, MeterProvider, Span, Tracer, TracerProvider,
 } from '@opentelemetry/api';
 import { defineMiddleware } from '../compose.js';
-import { AbortError, ConfigError, type FiberError, scrubSecrets, toFiberError } from '../errors.js';
-import { redactDefaults } from '../../middleware/redaction.js';
+import { AbortError, ConfigError, type FiberError, toFiberError } from '../errors.js';
+import { callScrubber } from '../../middleware/redaction.js';
 import { loadPeer } from '../load-peer.js';
 import type { ChatMessage, ChatResult, ContentPart, FiberContext, FinishReason, LogListener, Middleware } from '../types.js';
 
@@ -223,7 +223,7 @@ export function otel(options: OtelOptions = {}): Middleware {
     const ttfbMs = ctx.kind === 'stream' ? result.ttfbMs : null;
     if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
     if (capture) {
-      const scrub = scrubberOf(ctx);
+      const scrub = callScrubber(ctx);
       const input = inputMessages(ctx, maxContentChars);
       if (input !== null) a['gen_ai.input.messages'] = scrub(input);
       a['gen_ai.output.messages'] = scrub(outputMessages(result, st.output, maxContentChars));
@@ -261,7 +261,7 @@ export function otel(options: OtelOptions = {}): Middleware {
     if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
     if (capture) {
       const input = inputMessages(ctx, maxContentChars);
-      if (input !== null) a['gen_ai.input.messages'] = scrubberOf(ctx)(input);
+      if (input !== null) a['gen_ai.input.messages'] = callScrubber(ctx)(input);
     }
     span.setAttributes(a);
     if (!closed) span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(err.message) });
@@ -458,7 +458,7 @@ function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string
   const meta = ctx.metadata;
   for (const k in meta) {
     const v = meta[k];
-    if (typeof v === 'string') a[metaKey(k)] = scrubberOf(ctx)(v);
+    if (typeof v === 'string') a[metaKey(k)] = callScrubber(ctx)(v);
   }
   const parent = r.api.context.active();
   const span = r.tracer.startSpan(`chat ${model}`, { kind: r.api.SpanKind.CLIENT, attributes: a, startTime: ctx.timing.startedAt }, parent);
@@ -515,19 +515,6 @@ function providerName(provider: string): string {
 
 function clipStatus(message: string): string {
   return message.length <= MAX_STATUS_CHARS ? message : message.slice(0, MAX_STATUS_CHARS) + '…';
-}
-
-/**
- * What captured content and metadata pass through before they reach a span: the call's `redaction()` when one is
- * installed, else the default redactor (API-key shapes, email, phone, card numbers), then the Fiber's own keys.
- */
-function scrubberOf(ctx: FiberContext): (text: string) => string {
-  const state = ctx.state.redaction as { redact(t: string): string } | undefined;
-  const secrets = (ctx as { runtime?: { secrets?: readonly string[] } }).runtime?.secrets;
-  return (text) => {
-    const s = state !== undefined ? state.redact(text) : redactDefaults(text);
-    return secrets !== undefined ? scrubSecrets(s, secrets) : s;
-  };
 }
 
 interface RetryLog {
