@@ -85,14 +85,51 @@ interface CallState {
   span: Span;
   /** The caller's context with the call span set: parent of the attempt spans. */
   spanCtx: Context;
-  /** Provider name as the conventions spell it, and the requested model, for metric attributes. */
-  system: string;
-  model: string;
+  /** The metric attribute sets of this call's provider (as the conventions spell it) and requested model. */
+  series: Series;
   /** A stream's successful attempt span stays open until the stream ends. */
   attemptSpan: Span | null;
   ended: boolean;
   /** Streams with content capture: the text that passed this middleware, capped. */
   output: string | null;
+}
+
+/** The frozen metric attribute sets of one (provider, model) series, built once and reused by every record. */
+class Series {
+  readonly base: Attributes;
+  private readonly byResponseModel = new Map<string, { attrs: Attributes; input: Attributes; output: Attributes }>();
+  private readonly byError = new Map<string, Attributes>();
+
+  constructor(private readonly system: string, private readonly model: string) {
+    this.base = Object.freeze({ 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': system, 'gen_ai.request.model': model });
+  }
+
+  /** Success: plus `gen_ai.response.model`, and the two `gen_ai.token.type` variants for token usage. */
+  ok(responseModel: string): { attrs: Attributes; input: Attributes; output: Attributes } {
+    let o = this.byResponseModel.get(responseModel);
+    if (o === undefined) {
+      const attrs = { ...this.base, 'gen_ai.response.model': responseModel };
+      o = Object.freeze({
+        attrs: Object.freeze(attrs),
+        input: Object.freeze({ ...attrs, 'gen_ai.token.type': 'input' }),
+        output: Object.freeze({ ...attrs, 'gen_ai.token.type': 'output' }),
+      });
+      if (this.byResponseModel.size > 64) this.byResponseModel.clear();
+      this.byResponseModel.set(responseModel, o);
+    }
+    return o;
+  }
+
+  /** Failure: plus `error.type` (an error class name: a small, closed set). */
+  error(errorType: string): Attributes {
+    let a = this.byError.get(errorType);
+    if (a === undefined) {
+      a = Object.freeze({ ...this.base, 'error.type': errorType });
+      if (this.byError.size > 64) this.byError.clear();
+      this.byError.set(errorType, a);
+    }
+    return a;
+  }
 }
 
 const stateOf = (ctx: FiberContext): CallState | undefined => ctx.state.otel as CallState | undefined;
@@ -174,21 +211,18 @@ export function otel(options: OtelOptions = {}): Middleware {
     return loading;
   };
 
-  // -- metric attributes, cached per series so a record allocates nothing ----------------------------------------
+  // -- metric attributes: one Series per (provider, model), found once per call, so a record allocates nothing --
 
-  const attrCache = new Map<string, Attributes>();
-  const attrsOf = (system: string, model: string, extraKey: string, extraValue: string | undefined, tokenType?: string): Attributes => {
-    const key = `${system}\u0000${model}\u0000${extraKey}\u0000${extraValue ?? ''}\u0000${tokenType ?? ''}`;
-    let a = attrCache.get(key);
-    if (a === undefined) {
-      const o: Attributes = { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': system, 'gen_ai.request.model': model };
-      if (extraValue !== undefined) o[extraKey] = extraValue;
-      if (tokenType !== undefined) o['gen_ai.token.type'] = tokenType;
-      a = Object.freeze(o);
-      if (attrCache.size > 4096) attrCache.clear();
-      attrCache.set(key, a);
+  const seriesCache = new Map<string, Series>();
+  const seriesOf = (system: string, model: string): Series => {
+    const key = system + '\u0000' + model;
+    let s = seriesCache.get(key);
+    if (s === undefined) {
+      s = new Series(system, model);
+      if (seriesCache.size > 1024) seriesCache.clear();
+      seriesCache.set(key, s);
     }
-    return a;
+    return s;
   };
   const metaKeys = new Map<string, string>();
   const metaKey = (k: string): string => {
@@ -207,39 +241,42 @@ export function otel(options: OtelOptions = {}): Middleware {
     st.ended = true;
     const span = st.span;
     const u = result.usage;
-    const a: Attributes = {
-      'gen_ai.response.model': result.model,
-      'gen_ai.response.finish_reasons': [result.finishReason],
-      'gen_ai.usage.input_tokens': u.prompt,
-      'gen_ai.usage.output_tokens': u.completion,
-      'llm_fiber.attempts': result.attempts,
-      'llm_fiber.cached': result.cached,
-    };
-    if (result.id) a['gen_ai.response.id'] = result.id;
-    if (u.cachedPrompt !== undefined) a['gen_ai.usage.cache_read.input_tokens'] = u.cachedPrompt;
-    if (u.cacheWrite !== undefined) a['gen_ai.usage.cache_creation.input_tokens'] = u.cacheWrite;
-    if (u.reasoning !== undefined) a['gen_ai.usage.reasoning.output_tokens'] = u.reasoning;
-    if (u.costEstimate !== null) a['llm_fiber.usage.cost_usd'] = u.costEstimate;
     const ttfbMs = ctx.kind === 'stream' ? result.ttfbMs : null;
-    if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
-    if (capture) {
-      const scrub = callScrubber(ctx);
-      const input = inputMessages(ctx, maxContentChars);
-      if (input !== null) a['gen_ai.input.messages'] = scrub(input);
-      a['gen_ai.output.messages'] = scrub(outputMessages(result, st.output, maxContentChars));
+    // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
+    if (span.isRecording()) {
+      const a: Attributes = {
+        'gen_ai.response.model': result.model,
+        'gen_ai.response.finish_reasons': [result.finishReason],
+        'gen_ai.usage.input_tokens': u.prompt,
+        'gen_ai.usage.output_tokens': u.completion,
+        'llm_fiber.attempts': result.attempts,
+        'llm_fiber.cached': result.cached,
+      };
+      if (result.id) a['gen_ai.response.id'] = result.id;
+      if (u.cachedPrompt !== undefined) a['gen_ai.usage.cache_read.input_tokens'] = u.cachedPrompt;
+      if (u.cacheWrite !== undefined) a['gen_ai.usage.cache_creation.input_tokens'] = u.cacheWrite;
+      if (u.reasoning !== undefined) a['gen_ai.usage.reasoning.output_tokens'] = u.reasoning;
+      if (u.costEstimate !== null) a['llm_fiber.usage.cost_usd'] = u.costEstimate;
+      if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
+      if (capture) {
+        const scrub = callScrubber(ctx);
+        const input = inputMessages(ctx, maxContentChars);
+        if (input !== null) a['gen_ai.input.messages'] = scrub(input);
+        a['gen_ai.output.messages'] = scrub(outputMessages(result, st.output, maxContentChars));
+      }
+      span.setAttributes(a);
     }
-    span.setAttributes(a);
     if (st.attemptSpan !== null) { st.attemptSpan.end(); st.attemptSpan = null; }
     span.end();
 
-    const ok = attrsOf(st.system, st.model, 'gen_ai.response.model', result.model);
-    r.duration.record(result.latencyMs / 1000, ok);
+    const ok = st.series.ok(result.model);
+    r.duration.record(result.latencyMs / 1000, ok.attrs);
     if (!result.cached) {
-      r.tokens.record(u.prompt, attrsOf(st.system, st.model, 'gen_ai.response.model', result.model, 'input'));
-      r.tokens.record(u.completion, attrsOf(st.system, st.model, 'gen_ai.response.model', result.model, 'output'));
-      if (u.costEstimate !== null) r.cost.add(u.costEstimate, attrsOf(st.system, st.model, '', undefined));
+      r.tokens.record(u.prompt, ok.input);
+      r.tokens.record(u.completion, ok.output);
+      if (u.costEstimate !== null) r.cost.add(u.costEstimate, st.series.base);
     }
-    if (ttfbMs !== null) r.timeToFirstChunk.record(ttfbMs / 1000, ok);
+    if (ttfbMs !== null) r.timeToFirstChunk.record(ttfbMs / 1000, ok.attrs);
     recordOurs(r, st, result.attempts, result.latencyMs, ttfbMs, undefined);
   };
 
@@ -273,18 +310,19 @@ export function otel(options: OtelOptions = {}): Middleware {
     span.end();
 
     const errorType = closed ? undefined : err.name;
-    r.duration.record(latencyMs / 1000, attrsOf(st.system, st.model, 'error.type', errorType));
-    if (ttfbMs !== null) r.timeToFirstChunk.record(ttfbMs / 1000, attrsOf(st.system, st.model, 'error.type', errorType));
+    const failed = errorType === undefined ? st.series.base : st.series.error(errorType);
+    r.duration.record(latencyMs / 1000, failed);
+    if (ttfbMs !== null) r.timeToFirstChunk.record(ttfbMs / 1000, failed);
     recordOurs(r, st, attempts, latencyMs, ttfbMs, errorType);
   };
 
   const recordOurs = (r: Runtime, st: CallState, attempts: number, latencyMs: number, ttfbMs: number | null, errorType: string | undefined): void => {
-    const base = attrsOf(st.system, st.model, '', undefined);
+    const base = st.series.base;
     r.requests.add(1, base);
     if (attempts > 1) r.retries.add(attempts - 1, base);
     r.latency.record(latencyMs, base);
     if (ttfbMs !== null) r.ttfb.record(ttfbMs, base);
-    if (errorType !== undefined) r.errors.add(1, attrsOf(st.system, st.model, 'error.type', errorType));
+    if (errorType !== undefined) r.errors.add(1, st.series.error(errorType));
   };
 
   /**
@@ -325,7 +363,7 @@ export function otel(options: OtelOptions = {}): Middleware {
     name: 'otel',
     async handle(ctx, next) {
       const r = rt ?? (await init());
-      const st = startCall(r, ctx, metaKey);
+      const st = startCall(r, ctx, metaKey, seriesOf);
       ctx.state.otel = st;
       ctx.onLog(onLog);
       try {
@@ -436,7 +474,7 @@ function buildRuntime(api: Api, o: Pick<OtelOptions, 'tracerProvider' | 'meterPr
 }
 
 /** Open the call span with what is known before the request goes out (samplers see these attributes). */
-function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string): CallState {
+function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string, seriesOf: (system: string, model: string) => Series): CallState {
   const model = modelOf(ctx);
   const system = providerName(ctx.provider);
   const a: Attributes = {
@@ -465,8 +503,7 @@ function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string
   return {
     span,
     spanCtx: r.api.trace.setSpan(parent, span),
-    system,
-    model,
+    series: seriesOf(system, model),
     attemptSpan: null,
     ended: false,
     output: ctx.kind === 'stream' ? '' : null,

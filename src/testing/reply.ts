@@ -171,7 +171,7 @@ export function buildReply(
   else if (reasoning.length > 0) counts.reasoning = reasoning.length;
   return {
     n,
-    model,
+    model: rule.model ?? model,
     reasoning,
     deltas,
     text: deltas.join(''),

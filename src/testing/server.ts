@@ -90,6 +90,7 @@ function validateRule(rule: EmulatorRule): void {
     throw new ConfigError(`emulator: rule.provider must be 'openai', 'anthropic' or 'gemini'`);
   }
   if (rule.match !== undefined && typeof rule.match !== 'function') throw new ConfigError('emulator: rule.match must be a function');
+  if (rule.model !== undefined && (typeof rule.model !== 'string' || rule.model === '')) throw new ConfigError('emulator: rule.model must be a non-empty string');
   checkCount(rule.times, 'times', true);
   if (rule.times === 0) throw new ConfigError('emulator: rule.times must be at least 1');
   checkStatus(rule.status, 'status');

@@ -88,6 +88,11 @@ export interface EmulatorRule {
 
   /** Reply text, split into deltas word by word. Default: `You said: <last user text>`, or `''` when `toolCalls` is set. */
   text?: string;
+  /**
+   * The model the reply names (`model`, Gemini's `modelVersion`), as real APIs answer with a dated snapshot
+   * (`gpt-4o-mini-2024-07-18`). Default: the requested model, echoed.
+   */
+  model?: string;
   /** Explicit text deltas (wins over `text`; the JSON reply carries their concatenation). */
   chunks?: string[];
   /** Tool calls, after the text. OpenAI streams the arguments in several fragments per call. */

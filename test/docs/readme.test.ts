@@ -24,8 +24,6 @@ const PROVIDER_ENV = [
   'GEMINI_BASE_URL', 'LLM_FIBER_DEFAULT_MODEL',
 ];
 
-/** Pages of other workstreams that README/docs link to before they land. Remove an entry once its file exists. */
-const PENDING_LINKS = new Set(['docs/benchmarks.md']);
 
 interface Block { index: number; line: number; code: string }
 
@@ -201,8 +199,7 @@ describe('relative links in README.md and docs/', () => {
         const href = m[1]!;
         if (/^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith('#')) continue;
         const target = resolve(dirname(page), href.split('#')[0]!);
-        const rel = relative(ROOT, target);
-        if (!existsSync(target) && !PENDING_LINKS.has(rel)) broken.push(href);
+        if (!existsSync(target)) broken.push(href);
       }
       expect(broken).toEqual([]);
     });

@@ -1,6 +1,6 @@
 import { propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AbortError, BadRequestError, ConfigError, StreamError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
@@ -422,6 +422,50 @@ describe('otel(): metrics', () => {
     expect(ttfb).toHaveLength(1);
     expect(countOf(ttfb[0]!.value)).toBe(1);
     expect(sumOf(ttfb[0]!.value)).toBeCloseTo(b.ttfbMs!, 6);
+  });
+});
+
+describe('otel(): sampling and series', () => {
+  it('records metrics but no span work for calls the sampler drops', async () => {
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ sampler: new AlwaysOffSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const fiber = tracedFiber({ tracerProvider });
+    emu.script({ text: 'dropped span', usage: { prompt: 4, completion: 2 } });
+    const r = await fiber.chat({ messages: 'hi' });
+    expect(r.text).toBe('dropped span');
+    emu.script({ chunks: ['a', 'b'], usage: { prompt: 3, completion: 2 } });
+    const s = fiber.chatStream({ messages: 'hi' });
+    await collect(s);
+    await s.result();
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    const m = await h.metrics();
+    expect(points(m, 'llm_fiber.request_count').reduce((n, p) => n + sumOf(p.value), 0)).toBe(2);
+    const tokens = points(m, 'gen_ai.client.token.usage');
+    expect(tokens.filter((p) => p.attributes['gen_ai.token.type'] === 'input').reduce((n, p) => n + sumOf(p.value), 0)).toBe(7);
+    await tracerProvider.shutdown();
+  });
+
+  it('keeps one series per response model and per error class, each with the conventions\' attributes', async () => {
+    const fiber = tracedFiber({}, { retry: false });
+    emu.script({ text: 'a', model: 'gpt-4o-mini-2024-07-18' });
+    emu.script({ text: 'b', model: 'gpt-4o-mini-2024-07-18' });
+    emu.script({ text: 'c', model: 'gpt-4o-mini-2025-01-01' });
+    emu.script({ status: 400 });
+    emu.script({ status: 429 });
+    emu.script({ status: 400 });
+    for (let i = 0; i < 3; i++) await fiber.chat({ messages: 'hi' });
+    for (let i = 0; i < 3; i++) await rejectionOf(fiber.chat({ messages: 'hi' }));
+    const m = await h.metrics();
+    const duration = points(m, 'gen_ai.client.operation.duration');
+    const byResponse = (model: string) => duration.filter((p) => p.attributes['gen_ai.response.model'] === model).map((p) => countOf(p.value));
+    expect(byResponse('gpt-4o-mini-2024-07-18')).toEqual([2]);
+    expect(byResponse('gpt-4o-mini-2025-01-01')).toEqual([1]);
+    const byError = (t: string) => duration.filter((p) => p.attributes['error.type'] === t).map((p) => countOf(p.value));
+    expect(byError('BadRequestError')).toEqual([2]);
+    expect(byError('RateLimitError')).toEqual([1]);
+    const outputs = points(m, 'gen_ai.client.token.usage').filter((p) => p.attributes['gen_ai.token.type'] === 'output');
+    expect(outputs.map((p) => p.attributes['gen_ai.response.model']).sort()).toEqual(['gpt-4o-mini-2024-07-18', 'gpt-4o-mini-2025-01-01']);
+    expect(points(m, 'llm_fiber.error_count').map((p) => [p.attributes['error.type'], p.value]).sort()).toEqual([['BadRequestError', 2], ['RateLimitError', 1]]);
   });
 });
 
