@@ -167,14 +167,12 @@ class PatternAnalyzer {
   private fold: boolean;
   private readonly unicode: boolean;
   private readonly sets: boolean;
-  private readonly multiline: boolean;
   private readonly alphabet = emptySet();
 
   constructor(private readonly src: string, flags: string) {
     this.fold = flags.includes('i');
     this.sets = flags.includes('v');
     this.unicode = this.sets || flags.includes('u');
-    this.multiline = flags.includes('m');
   }
 
   run(): PatternFacts {

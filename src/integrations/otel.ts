@@ -100,7 +100,7 @@ class Series {
   private readonly byResponseModel = new Map<string, { attrs: Attributes; input: Attributes; output: Attributes }>();
   private readonly byError = new Map<string, Attributes>();
 
-  constructor(private readonly system: string, private readonly model: string) {
+  constructor(system: string, model: string) {
     this.base = Object.freeze({ 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': system, 'gen_ai.request.model': model });
   }
 

@@ -4,7 +4,7 @@ import { AbortError, FiberError, OverloadedError, ServerError, StreamError } fro
 import type { Fiber } from '../../src/fiber.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { EventHook, FiberContext, Middleware, MiddlewareSpec, StreamEvent } from '../../src/types.js';
-import { collect, emuFiber, iter, rejectionOf, textOf, typesOf, trackHandles, type HandleTracker } from '../helpers/core.js';
+import { collect, emuFiber, iter, rejectionOf, typesOf, trackHandles, type HandleTracker } from '../helpers/core.js';
 
 let emu: Emulator;
 let handles: HandleTracker;

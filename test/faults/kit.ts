@@ -9,10 +9,10 @@
  * `node:http` refuses to produce (garbage status lines, dribbled headers, cut chunked framing, invalid UTF-8).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FiberError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
+import type { Emulator } from '../../src/testing/index.js';
 import type { StreamEvent } from '../../src/types.js';
 import { FAST_RETRY, TEST_KEY, trackHandles } from '../helpers/core.js';
 import { MATRIX, type FaultRow } from './matrix.js';
@@ -274,11 +274,8 @@ export function expectWithin(ms: number, deadlineMs: number): void {
   expect(ms, `took ${Math.round(ms)} ms; deadline ${deadlineMs} ms + ${MARGIN_MS} ms margin`).toBeLessThan(deadlineMs + MARGIN_MS);
 }
 
-export type LogEvent = Extract<StreamEvent, { type: 'log' }>;
-
-export const logsOf = (events: readonly StreamEvent[]): LogEvent[] => events.filter((e): e is LogEvent => e.type === 'log');
-export const typesOf = (events: readonly StreamEvent[]): string[] => events.filter((e) => e.type !== 'log').map((e) => e.type);
-export const textOf = (events: readonly StreamEvent[]): string => events.map((e) => (e.type === 'chunk' ? e.delta : '')).join('');
+export { logsOf, textOf, typesOf, type LogEvent } from '../helpers/core.js';
+export { useEmulator } from '../helpers/emulator.js';
 export const doneOf = (events: readonly StreamEvent[]) => {
   const last = events.at(-1);
   expect(last?.type).toBe('done');
@@ -324,28 +321,3 @@ export function faultSuite(file: string) {
 
 /** SSE response headers for raw servers that write chunked event streams. */
 export const SSE_CHUNKED = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' };
-
-/**
- * The per-file set-up of the fault suites: track handles from the start, one emulator for the file (reset before
- * each test), and at the end close it and fail on any handle left open. The returned object stands for the
- * emulator once it is up.
- */
-export function useEmulator(): Emulator {
-  let emu: Emulator | undefined;
-  let handles: ReturnType<typeof trackHandles> | undefined;
-  beforeAll(async () => {
-    handles = trackHandles();
-    emu = await startEmulator();
-  });
-  beforeEach(() => emu!.reset());
-  afterAll(async () => {
-    await emu!.close();
-    await handles!.expectAllClosed();
-  });
-  return new Proxy({} as Emulator, {
-    get(_t, key) {
-      const value = Reflect.get(emu!, key);
-      return typeof value === 'function' ? value.bind(emu) : value;
-    },
-  });
-}

@@ -46,7 +46,6 @@ beforeEach(() => emu.reset());
 
 /** A key no other test touches. */
 const freshKey = () => `test-${process.pid}-${++seq}`;
-const PREFIX = 'llm-fiber:rl:';
 
 const REQUESTS_600: RateLimits = { requests: { perMinute: 600, capacity: 1 } };       // 1 per 100 ms
 const TOKENS_6000: RateLimits = { tokens: { perMinute: 6_000, capacity: 100 } };       // 0.1 per ms

@@ -1,32 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { concurrency, type ConcurrencyMiddleware } from '../../middleware/concurrency.js';
 import { anthropic } from '../../providers/anthropic/index.js';
 import { defineMiddleware } from '../../src/compose.js';
 import { AbortError, ConfigError, RateLimitError, ServerError, StreamError, TimeoutError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
-import { startEmulator, type Emulator, type RecordedRequest } from '../../src/testing/index.js';
+import type { RecordedRequest } from '../../src/testing/index.js';
 import type { ChatMessage, Middleware } from '../../src/types.js';
 import {
   collect, emuFiber, FAST_RETRY, iter, recordingLogger, rejectionOf, TEST_KEY,
-  trackHandles, type HandleTracker,
 } from '../helpers/core.js';
+import { closeAfterAll, useEmulator } from '../helpers/emulator.js';
 
-let emu: Emulator;
-let handles: HandleTracker;
-const fibers: Fiber[] = [];
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-
-afterAll(async () => {
-  for (const f of fibers) await f.close();
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 /** A Fiber on the emulator (OpenAI and Anthropic routes) with `mw` used after the prod preset. */
 function fiberWith(mw: Middleware[], options: FiberOptions = {}): Fiber {
@@ -37,7 +22,7 @@ function fiberWith(mw: Middleware[], options: FiberOptions = {}): Fiber {
     ...options,
   });
   f.use(...mw);
-  fibers.push(f);
+  closeAfterAll(f);
   return f;
 }
 

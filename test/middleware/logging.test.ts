@@ -1,33 +1,18 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BODIES_MESSAGE, CALL_MESSAGE, logging, type LoggingOptions } from '../../middleware/logging.js';
 import { redaction } from '../../middleware/redaction.js';
 import { defineMiddleware } from '../../src/compose.js';
 import { ConfigError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { LoggerLike, Middleware } from '../../src/types.js';
-import { collect, type HandleTracker, logsOf, rejectionOf, textOf, trackHandles } from '../helpers/core.js';
+import { collect, logsOf, rejectionOf, textOf } from '../helpers/core.js';
+import { closeAfterAll, useEmulator } from '../helpers/emulator.js';
 import { capturePino, LEVEL, type CapturedPino } from '../helpers/pino.js';
 
 const CANARY_KEY = 'sk-test-canary-key-123456';
 const CANARY_EMAIL = 'canary.person@example.com';
 
-let emu: Emulator;
-let handles: HandleTracker;
-const fibers: Fiber[] = [];
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-
-afterAll(async () => {
-  await Promise.all(fibers.map((f) => f.close()));
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 /** A Fiber on the emulator (prod preset, fast retries) with `middleware` inside the preset stack. */
 function fiberWith(middleware: Middleware[], options: FiberOptions = {}): Fiber {
@@ -39,7 +24,7 @@ function fiberWith(middleware: Middleware[], options: FiberOptions = {}): Fiber 
     middleware,
     ...options,
   });
-  fibers.push(f);
+  closeAfterAll(f);
   return f;
 }
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   estimateRequestTokens, memoryRateLimitStore, parseDurationMs, rateLimit, serverLimitHit, takeFromBuckets,
   type BucketState, type RateLimitStore, type RateLimits, type TakeResult,
@@ -6,29 +6,13 @@ import {
 import { anthropic } from '../../providers/anthropic/index.js';
 import { AbortError, ConfigError, RateLimitError } from '../../src/errors.js';
 import type { Fiber, FiberOptions } from '../../src/fiber.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { LoggerLike, Middleware, NormalizedRequest } from '../../src/types.js';
 import {
   collect, emuFiber, logsOf, recordingLogger, rejectionOf, TEST_KEY, type LogCall,
-  trackHandles, type HandleTracker,
 } from '../helpers/core.js';
+import { closeAfterAll, useEmulator } from '../helpers/emulator.js';
 
-let emu: Emulator;
-let handles: HandleTracker;
-const fibers: Fiber[] = [];
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-
-afterAll(async () => {
-  for (const f of fibers) await f.close();
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 function fiberWith(mw: Middleware[], options: FiberOptions = {}): Fiber {
   const f = emuFiber(emu, {
@@ -38,7 +22,7 @@ function fiberWith(mw: Middleware[], options: FiberOptions = {}): Fiber {
     ...options,
   });
   f.use(...mw);
-  fibers.push(f);
+  closeAfterAll(f);
   return f;
 }
 

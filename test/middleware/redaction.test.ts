@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { logging } from '../../middleware/logging.js';
 import { analyzePattern, createRedactor, luhnCheck, redaction, type RedactionOptions } from '../../middleware/redaction.js';
 import { defineMiddleware } from '../../src/compose.js';
 import { ConfigError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
-import { startEmulator, type Emulator, type EmulatorRule } from '../../src/testing/index.js';
+import type { EmulatorRule } from '../../src/testing/index.js';
 import type { Middleware, StreamEvent } from '../../src/types.js';
-import { collect, type HandleTracker, logsOf, textOf, trackHandles, typesOf } from '../helpers/core.js';
+import { collect, logsOf, textOf, typesOf } from '../helpers/core.js';
+import { closeAfterAll, useEmulator } from '../helpers/emulator.js';
 import { capturePino, type CapturedPino } from '../helpers/pino.js';
 
 const CANARY_KEY = 'sk-test-canary-key-123456';
@@ -183,22 +184,7 @@ describe('incremental redaction', () => {
 // -----------------------------------------------------------------------------------------------------------------
 // Through the Fiber and the emulator
 
-let emu: Emulator;
-let handles: HandleTracker;
-const fibers: Fiber[] = [];
-
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-});
-
-afterAll(async () => {
-  await Promise.all(fibers.map((f) => f.close()));
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 function fiberWith(middleware: Middleware[], options: FiberOptions = {}): Fiber {
   const f = new Fiber({
@@ -209,7 +195,7 @@ function fiberWith(middleware: Middleware[], options: FiberOptions = {}): Fiber 
     middleware,
     ...options,
   });
-  fibers.push(f);
+  closeAfterAll(f);
   return f;
 }
 

@@ -79,7 +79,7 @@ describe('AnthropicStreamDecoder', () => {
   });
 
   it('ignores everything after message_stop', () => {
-    const { decoder, out } = run([messageStart(), blockStart(0, { type: 'text', text: '' }), blockDelta(0, { type: 'text_delta', text: 'a' }), messageStop, blockDelta(0, { type: 'text_delta', text: 'b' }), [undefined, 'not json']]);
+    const { out } = run([messageStart(), blockStart(0, { type: 'text', text: '' }), blockDelta(0, { type: 'text_delta', text: 'a' }), messageStop, blockDelta(0, { type: 'text_delta', text: 'b' }), [undefined, 'not json']]);
     expect(out).toHaveLength(1);
     expect(streamText(out)).toBe('a');
   });

@@ -110,7 +110,7 @@ describe('GeminiStreamDecoder', () => {
   });
 
   it('ignores everything after the end marker', () => {
-    const { decoder, out } = run([chunk([{ text: 'a' }], {}, 'STOP'), chunk([{ text: 'b' }]), 'not json']);
+    const { out } = run([chunk([{ text: 'a' }], {}, 'STOP'), chunk([{ text: 'b' }]), 'not json']);
     expect(out).toHaveLength(1);
     expect(streamText(out)).toBe('a');
   });

@@ -40,7 +40,7 @@ describe('OpenAIStreamDecoder', () => {
   });
 
   it('ignores everything after [DONE]', () => {
-    const { decoder, out } = run([delta({ content: 'a' }, 'stop'), '[DONE]', delta({ content: 'b' }), 'not json']);
+    const { out } = run([delta({ content: 'a' }, 'stop'), '[DONE]', delta({ content: 'b' }), 'not json']);
     expect(out).toHaveLength(1);
     expect(streamText(out)).toBe('a');
   });
