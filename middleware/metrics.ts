@@ -5,13 +5,14 @@
  * Cost: a record resolves its tags through a tree of Maps (provider → model → one level per allow-listed metadata
  * key) whose leaves hold frozen tag objects, so the sink sees the same object for the same series every time and
  * nothing is allocated per call. Values only pass through normalisation (truncation, cardinality cap, credential
- * check) the first time they are seen.
+ * check) the first time they are seen; the check against the Fiber's own API keys runs on every call (a few
+ * `includes`), because one middleware may serve Fibers with different keys.
  */
 import { defineMiddleware } from '../src/compose.js';
-import type { CallContext } from '../src/context.js';
-import { ConfigError, type FiberError, toFiberError } from '../src/errors.js';
-import { reportSinkError, toBucketMap, toSink } from '../src/metrics.js';
-import type { ChatResult, FiberContext, MetricsSink, Middleware, Next, Tags } from '../src/types.js';
+import { secretsOf, type CallContext } from '../src/context.js';
+import { AbortError, ConfigError, type FiberError, scrubSecrets, toFiberError } from '../src/errors.js';
+import { reportSinkError, toBucketMap, toPercentiles, toSink } from '../src/metrics.js';
+import type { ChatResult, FiberContext, HistogramOptions, MetricsSink, Middleware, Next, Tags } from '../src/types.js';
 
 export interface MetricsOptions {
   /**
@@ -23,8 +24,9 @@ export interface MetricsOptions {
   /**
    * Per-call `metadata` keys that become metric tags (an allow-list: other keys never do). Absent or empty values
    * leave the tag out. Values are truncated to `maxTagLength`, capped at `maxTagValues` distinct values per key
-   * (later ones are tagged `'other'`), and a value that looks like an email address or an API key is tagged
-   * `'redacted'`. That check is a safety net, not a redactor: only allow-list keys whose values are safe to export.
+   * (later ones are tagged `'other'`), and a value that contains one of the Fiber's own API keys, or looks like an
+   * email address or an API key (`sk-…`, `AIza…`, `Bearer …`), is tagged `'redacted'`. The shape check is a safety
+   * net, not a redactor: only allow-list keys whose values are safe to export.
    * @default [] (tags are provider and model, plus error on `error_count`)
    */
   tags?: string[];
@@ -39,13 +41,21 @@ export interface MetricsOptions {
    */
   maxTagLength?: number;
   /**
-   * Explicit bucket upper bounds per histogram name (`latency_ms`, `ttfb_ms`), e.g.
-   * `{ latency_ms: [100, 250, 500, 1000, 2500, 5000] }`. Passed to every sink with `defineHistogram()` before the
-   * first observation: `fiber.metrics` then reports `buckets: [{ le, count }]` (cumulative) next to the
+   * Explicit bucket upper bounds per histogram name (`latency_ms`, `ttfb_ms`; another name is a `ConfigError`),
+   * e.g. `{ latency_ms: [100, 250, 500, 1000, 2500, 5000] }`. Passed to every sink with `defineHistogram()` before
+   * the first observation: `fiber.metrics` then reports `buckets: [{ le, count }]` (cumulative) next to the
    * percentiles. Sinks that bucket on their side (StatsD servers) ignore it.
    * @default none: percentiles only
    */
   buckets?: Record<string, number[]>;
+  /**
+   * Extra percentiles for every histogram this records, each strictly between 0 and 100, e.g. `[95, 99.9]`: each
+   * histogram row of `fiber.metrics.snapshot()` then also has `p95` and `p99.9` (`'p'` and the number as JavaScript
+   * writes it), computed like `p50`, `p90` and `p99`, which are always there. Passed to every sink with
+   * `defineHistogram()` before the first observation; sinks that aggregate on their side (StatsD) ignore it.
+   * @default none: p50, p90 and p99 only
+   */
+  percentiles?: number[];
 }
 
 /** The contract's names (CONTRACT.md, Metrics). */
@@ -58,6 +68,11 @@ const TOKENS_PROMPT = 'tokens_prompt';
 const TOKENS_COMPLETION = 'tokens_completion';
 const TOKENS_TOTAL = 'tokens_total';
 const COST_USD = 'estimated_cost_usd';
+
+/** The histograms this middleware records: the only names `buckets` accepts. */
+const HISTOGRAMS = [LATENCY_MS, TTFB_MS] as const;
+/** Tag value standing in for a metadata value that must not be exported. */
+const REDACTED = 'redacted';
 
 const RESERVED_TAGS = new Set(['provider', 'model', 'error']);
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -76,15 +91,16 @@ export interface RecorderConfig {
   tagKeys: readonly string[];
   maxTagValues: number;
   maxTagLength: number;
-  /** `[name, bounds]` pairs, or null when no buckets are configured. */
-  buckets: ReadonlyArray<readonly [string, readonly number[]]> | null;
+  /** `[name, options]` for `defineHistogram()` (buckets and/or percentiles), or null when none are configured. */
+  histograms: ReadonlyArray<readonly [string, HistogramOptions]> | null;
 }
 
 /**
- * Validate the tag and bucket options of `metrics()` (also `statsd()`), throwing `ConfigError` at construction.
+ * Validate the tag, bucket and percentile options of `metrics()` (also `statsd()`), throwing `ConfigError` at
+ * construction.
  * @internal
  */
-export function recorderConfig(options: Pick<MetricsOptions, 'tags' | 'maxTagValues' | 'maxTagLength' | 'buckets'>, where: string): RecorderConfig {
+export function recorderConfig(options: Pick<MetricsOptions, 'tags' | 'maxTagValues' | 'maxTagLength' | 'buckets' | 'percentiles'>, where: string): RecorderConfig {
   const tags = options.tags ?? [];
   if (!Array.isArray(tags)) throw new ConfigError(`${where}: tags must be an array of metadata keys`);
   const seen = new Set<string>();
@@ -102,11 +118,26 @@ export function recorderConfig(options: Pick<MetricsOptions, 'tags' | 'maxTagVal
     return v;
   };
   const bucketMap = toBucketMap(options.buckets, `${where}: buckets`);
+  for (const name of bucketMap.keys()) {
+    if (!(HISTOGRAMS as readonly string[]).includes(name)) {
+      throw new ConfigError(`${where}: buckets has no histogram "${name}" (it records ${HISTOGRAMS.join(' and ')})`);
+    }
+  }
+  const percentiles = options.percentiles === undefined ? null : toPercentiles(options.percentiles, `${where}: percentiles`).map(([, p]) => p);
+  const histograms: Array<readonly [string, HistogramOptions]> = [];
+  for (const name of HISTOGRAMS) {
+    const b = bucketMap.get(name);
+    if (b === undefined && percentiles === null) continue;
+    const o: HistogramOptions = {};
+    if (b !== undefined) o.buckets = Array.from(b);
+    if (percentiles !== null) o.percentiles = percentiles;
+    histograms.push([name, Object.freeze(o)] as const);
+  }
   return {
     tagKeys: tags.slice(),
     maxTagValues: positiveInt(options.maxTagValues, 'maxTagValues', 100),
     maxTagLength: positiveInt(options.maxTagLength, 'maxTagLength', 64),
-    buckets: bucketMap.size === 0 ? null : [...bucketMap].map(([name, b]) => [name, Array.from(b)] as const),
+    histograms: histograms.length === 0 ? null : histograms,
   };
 }
 
@@ -136,8 +167,15 @@ class TagTree {
     this.rawCap = cfg.maxTagValues * 4;
   }
 
-  /** The leaf for this call's provider, model and allow-listed metadata. Allocation-free once seen. */
-  leaf(provider: string, model: string, metadata: Readonly<Record<string, string>>): TagNode {
+  /**
+   * The leaf for this call's provider, model and allow-listed metadata. Allocation-free once seen. A model or
+   * metadata value holding one of `secrets` (the Fiber's own API keys) is tagged `'redacted'`, checked before any
+   * cache lookup: the caches are shared by every Fiber this middleware serves, and a value may be a key of one
+   * Fiber and not of another.
+   */
+  leaf(provider: string, model: string, metadata: Readonly<Record<string, string>>, secrets: readonly string[] | undefined): TagNode {
+    // The model name comes from the request too (`model: 'gpt-' + key` reaches the provider and comes back tagged).
+    if (secrets !== undefined && scrubSecrets(model, secrets) !== model) model = REDACTED;
     let models = this.providers.get(provider);
     if (models === undefined) {
       if (this.nodes > MAX_NODES) this.rebuild();
@@ -146,7 +184,7 @@ class TagTree {
     }
     let n: TagNode | undefined = models.get(model);
     if (n === undefined) {
-      if (this.nodes > MAX_NODES) { this.rebuild(); return this.leaf(provider, model, metadata); }
+      if (this.nodes > MAX_NODES) { this.rebuild(); return this.leaf(provider, model, metadata, secrets); }
       n = this.node(Object.freeze({ provider, model }));
       models.set(model, n);
     }
@@ -155,6 +193,11 @@ class TagTree {
       const v = metadata[keys[i]!];
       if (typeof v !== 'string' || v === '') {
         n = n.absent ??= this.node(n.tags);
+        continue;
+      }
+      // scrubSecrets returns its input unchanged (no allocation) unless a key of 8+ characters occurs in it.
+      if (secrets !== undefined && scrubSecrets(v, secrets) !== v) {
+        n = this.valueChild(n, i, REDACTED);
         continue;
       }
       const c: TagNode | undefined = n.next === null ? undefined : n.next.get(v);
@@ -175,21 +218,26 @@ class TagTree {
   }
 
   private child(n: TagNode, i: number, raw: string): TagNode {
-    const value = this.normalise(i, raw);
-    const byValue = (n.byValue ??= new Map());
-    let c = byValue.get(value);
-    if (c === undefined) {
-      c = this.node(Object.freeze({ ...n.tags, [this.cfg.tagKeys[i]!]: value }));
-      byValue.set(value, c);
-    }
+    const c = this.valueChild(n, i, this.normalise(i, raw));
     const next = (n.next ??= new Map());
     // Raw values beyond the cap are normalised on every call instead of growing the cache without bound.
     if (next.size < this.rawCap) next.set(raw, c);
     return c;
   }
 
+  /** The child of `n` for the normalised value `value` of the `i`th metadata key. */
+  private valueChild(n: TagNode, i: number, value: string): TagNode {
+    const byValue = (n.byValue ??= new Map());
+    let c = byValue.get(value);
+    if (c === undefined) {
+      c = this.node(Object.freeze({ ...n.tags, [this.cfg.tagKeys[i]!]: value }));
+      byValue.set(value, c);
+    }
+    return c;
+  }
+
   private normalise(i: number, raw: string): string {
-    if (LOOKS_SECRET.test(raw)) return 'redacted';
+    if (LOOKS_SECRET.test(raw)) return REDACTED;
     const v = raw.length > this.cfg.maxTagLength ? raw.slice(0, this.cfg.maxTagLength) : raw;
     const admitted = this.admitted[i]!;
     if (admitted.has(v)) return v;
@@ -235,18 +283,23 @@ export function recordingMiddleware(spec: RecordingSpec): Middleware {
   const { name, config, sink: own, ready } = spec;
   const tree = new TagTree(config);
   const token = own === null ? Object.freeze({ name }) : null;
-  const buckets = config.buckets;
+  const histograms = config.histograms;
   const defined = new WeakSet<MetricsSink>();
   let lastSink: MetricsSink | null = null;
 
   const sinkOf = (ctx: CallContext): MetricsSink => {
     const sink = own ?? ctx.runtime.sink;
-    if (buckets !== null && sink !== lastSink) {
+    if (histograms !== null && sink !== lastSink) {
       // Once per sink, before its first observation from here (a sink fixes a series' buckets when it is created).
+      // A sink whose defineHistogram throws is reported like any sink failure and still gets the records.
       if (!defined.has(sink)) {
         defined.add(sink);
-        if (typeof sink.defineHistogram === 'function') {
-          for (const [h, b] of buckets) sink.defineHistogram(h, { buckets: b });
+        for (const [h, o] of histograms) {
+          try {
+            if (typeof sink.defineHistogram === 'function') sink.defineHistogram(h, o);
+          } catch (err) {
+            reportSinkError(sink, err);
+          }
         }
       }
       lastSink = sink;
@@ -254,7 +307,7 @@ export function recordingMiddleware(spec: RecordingSpec): Middleware {
     return sink;
   };
   const mine = (ctx: CallContext): boolean => token === null || ctx.state.metrics === token;
-  const leafOf = (ctx: CallContext): TagNode => tree.leaf(ctx.provider || 'unknown', ctx.model || ctx.modelName || 'unknown', ctx.metadata);
+  const leafOf = (ctx: CallContext): TagNode => tree.leaf(ctx.provider || 'unknown', ctx.model || ctx.modelName || 'unknown', ctx.metadata, secretsOf(ctx));
 
   const success = (ctx: CallContext, result: ChatResult): void => {
     if (!mine(ctx)) return;
@@ -275,6 +328,11 @@ export function recordingMiddleware(spec: RecordingSpec): Middleware {
     }
   };
 
+  /**
+   * A failed call. A stream the consumer left early (`break`: `AbortError`, code `consumer_closed`) is a
+   * cancellation, not a failure, as for `otel()` and `logging()`: it counts in request_count and the histograms but
+   * not in error_count. `stream.abort()` and the caller's signal stay `AbortError`s.
+   */
   const failure = (ctx: CallContext, err: FiberError): void => {
     if (!mine(ctx)) return;
     const sink = sinkOf(ctx);
@@ -286,7 +344,8 @@ export function recordingMiddleware(spec: RecordingSpec): Middleware {
       if (attempts > 1) sink.increment(RETRY_COUNT, attempts - 1, tags);
       sink.observe(LATENCY_MS, performance.now() - ctx.timing.startedAt, tags);
       if (ctx.kind === 'stream' && ctx.timing.ttfbMs !== null) sink.observe(TTFB_MS, ctx.timing.ttfbMs, tags);
-      sink.increment(ERROR_COUNT, 1, tree.errorTags(leaf, err.name));
+      const closed = err instanceof AbortError && err.code === 'consumer_closed';
+      if (!closed) sink.increment(ERROR_COUNT, 1, tree.errorTags(leaf, err.name));
     } catch (e) {
       reportSinkError(sink, e);
     }
@@ -323,16 +382,16 @@ export function recordingMiddleware(spec: RecordingSpec): Middleware {
   });
 }
 
-const OPTION_KEYS = new Set(['sink', 'tags', 'maxTagValues', 'maxTagLength', 'buckets']);
+const OPTION_KEYS = new Set(['sink', 'tags', 'maxTagValues', 'maxTagLength', 'buckets', 'percentiles']);
 
 /**
  * Record per-call metrics with the contract's names, tagged by provider and model (and error class on
  * `error_count`): `request_count`, `error_count`, `retry_count`, `latency_ms`, `ttfb_ms` (streams),
- * `tokens_prompt`, `tokens_completion`, `tokens_total`, `estimated_cost_usd` (when a price is known).
- * Allow-listed `metadata` keys become tags too (bounded cardinality, see `tags`). Tag objects are cached per
- * series, so a record costs a few Map lookups and no allocation. The prod and dev presets include `metrics()`;
- * a `metrics()` added with `fiber.use()` that records to the Fiber's sinks takes over from it (no double count).
- * See `docs/features/observability.md`.
+ * `tokens_prompt`, `tokens_completion`, `tokens_total`, `estimated_cost_usd` (when a price is known). A stream
+ * the consumer left early (`break`) is counted as a request, not as an error. Allow-listed `metadata` keys become
+ * tags too (bounded cardinality, see `tags`). Tag objects are cached per series, so a record costs a few Map
+ * lookups and no allocation. The prod and dev presets include `metrics()`; a `metrics()` added with `fiber.use()`
+ * that records to the Fiber's sinks takes over from it (no double count). See `docs/features/observability.md`.
  * @example
  * const fiber = new Fiber().use(metrics({ tags: ['tenant'], buckets: { latency_ms: [250, 1000, 5000] } }));
  * await fiber.chat({ model: 'gpt-4o-mini', messages: 'hi', metadata: { tenant: 'acme' } });

@@ -10,7 +10,7 @@
  * See `docs/features/observability.md`.
  */
 import { ConfigError } from './errors.js';
-import type { CounterPoint, HistogramPoint, MetricsSink, MetricsSnapshot, Tags } from './types.js';
+import type { CounterPoint, HistogramOptions, HistogramPoint, MetricsSink, MetricsSnapshot, Tags } from './types.js';
 
 const GROWTH = 1.02;
 const LOG_GROWTH = Math.log(GROWTH);
@@ -63,8 +63,21 @@ export class Histogram {
 
   /** The value at quantile q (0..1), clamped to [min, max]. */
   quantile(q: number): number {
+    return this.atRank(Math.ceil(q * this.count));
+  }
+
+  /**
+   * The value at percentile p (0..100), clamped to [min, max]: what the snapshot reports. The rank is computed from
+   * p as given (`99.9 × 1000 / 100` is 999, where `0.999 × 1000` is `999.0000000000001`).
+   */
+  percentile(p: number): number {
+    return this.atRank(Math.ceil((p * this.count) / 100));
+  }
+
+  /** The value of the observation at `rank` (1-based) in sorted order, approximately. */
+  private atRank(r: number): number {
     if (this.count === 0) return 0;
-    const rank = Math.max(1, Math.ceil(q * this.count));
+    const rank = Math.max(1, r);
     let seen = this.zero;
     if (seen >= rank) return this.min;
     const b = this.buckets;
@@ -112,6 +125,23 @@ export function toBounds(buckets: unknown, where: string): Float64Array {
   return sorted;
 }
 
+/**
+ * Validate extra percentiles (numbers strictly between 0 and 100, no duplicates) and name them for the snapshot:
+ * `'p'` followed by the number as JavaScript writes it (`95` → `p95`, `99.9` → `p99.9`). Returned ascending.
+ * @internal shared with the `metrics` middleware, which validates its `percentiles` option at construction.
+ */
+export function toPercentiles(percentiles: unknown, where: string): ReadonlyArray<readonly [`p${number}`, number]> {
+  if (!Array.isArray(percentiles) || percentiles.length === 0) throw new ConfigError(`${where} must be a non-empty array of numbers`);
+  const out: Array<readonly [`p${number}`, number]> = [];
+  for (let i = 0; i < percentiles.length; i++) {
+    const p: unknown = percentiles[i];
+    if (typeof p !== 'number' || !(p > 0 && p < 100)) throw new ConfigError(`${where}[${i}] must be a number between 0 and 100 (exclusive)`);
+    if (out.some(([, q]) => q === p)) throw new ConfigError(`${where} has the percentile ${p} twice`);
+    out.push([`p${p}`, p]);
+  }
+  return Object.freeze(out.sort((a, b) => a[1] - b[1]));
+}
+
 /** Validate a `{ [metricName]: number[] }` record of bucket bounds. @internal */
 export function toBucketMap(buckets: unknown, where: string): Map<string, Float64Array> {
   const out = new Map<string, Float64Array>();
@@ -157,6 +187,8 @@ export class MetricsStore implements MetricsSink {
   private byIdentity = new WeakMap<Tags, Series>();
   private readonly byKey = new Map<string, Series>();
   private readonly bounds: Map<string, Float64Array>;
+  /** Histogram name → extra `[key, percentile]` pairs reported in the snapshot. */
+  private readonly percentiles = new Map<string, ReadonlyArray<readonly [`p${number}`, number]>>();
   private lastTags: Tags | null = null;
   private lastSeries: Series | null = null;
 
@@ -204,18 +236,26 @@ export class MetricsStore implements MetricsSink {
   }
 
   /**
-   * Count the histogram `name` into explicit buckets too. A series' buckets are fixed when it first records, so
-   * this applies to series of `name` created afterwards (the `metrics` middleware calls it before its first
-   * observation); prefer the constructor's `buckets` option.
+   * Configure the histogram `name`: count it into explicit `buckets` too, and/or report extra `percentiles`
+   * (`[95, 99.9]` → `p95`, `p99.9`). A series' buckets are fixed when it first records, so they apply to series of
+   * `name` created afterwards (the `metrics` middleware calls this before its first observation; prefer the
+   * constructor's `buckets` option); percentiles apply to every series of `name` from the next snapshot on.
    */
-  defineHistogram(name: string, options: { buckets: readonly number[] }): void {
+  defineHistogram(name: string, options: HistogramOptions): void {
     if (typeof name !== 'string' || name === '') throw new ConfigError('MetricsStore.defineHistogram: name must be a non-empty string');
-    this.bounds.set(name, toBounds(options?.buckets, `MetricsStore.defineHistogram(${name}): buckets`));
+    const where = `MetricsStore.defineHistogram(${name})`;
+    if (options === null || typeof options !== 'object') throw new ConfigError(`${where}: options must be an object`);
+    if (options.buckets === undefined && options.percentiles === undefined) throw new ConfigError(`${where}: give buckets, percentiles or both`);
+    const bounds = options.buckets === undefined ? undefined : toBounds(options.buckets, `${where}: buckets`);
+    const percentiles = options.percentiles === undefined ? undefined : toPercentiles(options.percentiles, `${where}: percentiles`);
+    if (bounds !== undefined) this.bounds.set(name, bounds);
+    if (percentiles !== undefined) this.percentiles.set(name, percentiles);
   }
 
   /**
    * `{ [name]: [{ tags, value }] }` for counters, `{ [name]: [{ tags, count, sum, min, max, p50, p90, p99 }] }` for
-   * histograms (plus `buckets: [{ le, count }]` for those with explicit buckets).
+   * histograms (plus the extra percentiles defined for them, `p95`, and `buckets: [{ le, count }]` for those with
+   * explicit buckets).
    */
   snapshot(): MetricsSnapshot {
     const out: Record<string, Array<CounterPoint | HistogramPoint>> = {};
@@ -224,8 +264,10 @@ export class MetricsStore implements MetricsSink {
       for (const [name, h] of s.histograms) {
         const point: HistogramPoint = {
           tags: { ...s.tags }, count: h.count, sum: h.sum, min: h.min, max: h.max,
-          p50: h.quantile(0.5), p90: h.quantile(0.9), p99: h.quantile(0.99),
+          p50: h.percentile(50), p90: h.percentile(90), p99: h.percentile(99),
         };
+        const extra = this.percentiles.get(name);
+        if (extra !== undefined) for (const [key, p] of extra) point[key] = h.percentile(p);
         const buckets = h.bucketPoints();
         if (buckets !== undefined) point.buckets = buckets;
         (out[name] ??= []).push(point);
@@ -260,8 +302,8 @@ export function reportSinkError(sink: object, err: unknown): void {
 }
 
 /**
- * Fan a record out to several sinks, in order. A sink that throws is reported (once, as a process warning) and
- * does not keep the others from recording.
+ * Fan a record out to several sinks, in order. A sink that throws (`defineHistogram` included) is reported (once,
+ * as a process warning) and does not keep the others from recording.
  * @example new MultiSink([fiber.metrics, statsdSink]).increment('request_count', 1, tags)
  */
 export class MultiSink implements MetricsSink {
@@ -297,8 +339,15 @@ export class MultiSink implements MetricsSink {
     }
   }
 
-  defineHistogram(name: string, options: { buckets: readonly number[] }): void {
-    for (const s of this.sinks) s.defineHistogram?.(name, options);
+  defineHistogram(name: string, options: HistogramOptions): void {
+    const sinks = this.sinks;
+    for (let i = 0; i < sinks.length; i++) {
+      try {
+        sinks[i]!.defineHistogram?.(name, options);
+      } catch (err) {
+        reportSinkError(sinks[i]!, err);
+      }
+    }
   }
 
   async flush(): Promise<void> {

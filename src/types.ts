@@ -448,19 +448,30 @@ export interface MetricsSink {
   /** Record one observation (ms for `*_ms`) in the histogram `name` of the series `tags`. */
   observe(name: string, value: number, tags: Tags): void;
   /**
-   * Optional: explicit bucket upper bounds for the histogram `name` (ascending). Called by the `metrics`
-   * middleware's `buckets` option before its first observation; a sink without explicit buckets ignores it.
+   * Optional: configure the histogram `name`. Called by the `metrics` middleware, before its first observation,
+   * with what its `buckets` and `percentiles` options give for `name` (either may be absent); a sink without
+   * explicit buckets or percentiles ignores it.
    */
-  defineHistogram?(name: string, options: { buckets: readonly number[] }): void;
+  defineHistogram?(name: string, options: HistogramOptions): void;
   /** Optional: send anything buffered. Resolves once it was handed to the transport. */
   flush?(): Promise<void>;
   /** Optional: flush, then release what the sink owns (sockets, timers). Records after `close()` are dropped. */
   close?(): Promise<void>;
 }
 
+/** What `MetricsSink.defineHistogram()` is given for one histogram. */
+export interface HistogramOptions {
+  /** Explicit bucket upper bounds (ascending). */
+  buckets?: readonly number[];
+  /** Extra percentiles in (0, 100) to report next to p50/p90/p99: `[95, 99.9]` → `p95`, `p99.9`. */
+  percentiles?: readonly number[];
+}
+
 export interface CounterPoint { tags: Tags; value: number }
 export interface HistogramPoint {
   tags: Tags; count: number; sum: number; min: number; max: number; p50: number; p90: number; p99: number;
+  /** Extra percentiles (`metrics({ percentiles: [95, 99.9] })`): `p95`, `p99.9`. */
+  [percentile: `p${number}`]: number;
   /**
    * Only for histograms with configured buckets: per upper bound `le`, how many observations were `<= le`
    * (cumulative, as Prometheus). The implicit `+Inf` bucket is `count`.

@@ -17,9 +17,11 @@ import type {
   Attributes, Context, Counter, Histogram, Meter, MeterProvider, Span, Tracer, TracerProvider,
 } from '@opentelemetry/api';
 import { defineMiddleware } from '../compose.js';
-import { AbortError, ConfigError, type FiberError, toFiberError } from '../errors.js';
+import { AbortError, ConfigError, type FiberError, scrubSecrets, toFiberError } from '../errors.js';
+import { secretsOf } from '../context.js';
 import { callScrubber } from '../../middleware/redaction.js';
 import { loadPeer } from '../load-peer.js';
+import { mapStrings } from '../map-strings.js';
 import type { ChatMessage, ChatResult, ContentPart, FiberContext, FinishReason, LogListener, Middleware } from '../types.js';
 
 type Api = typeof OtelApi;
@@ -241,11 +243,12 @@ export function otel(options: OtelOptions = {}): Middleware {
     st.ended = true;
     const span = st.span;
     const u = result.usage;
+    const responseModel = safeModel(ctx, result.model);
     const ttfbMs = ctx.kind === 'stream' ? result.ttfbMs : null;
     // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
     if (span.isRecording()) {
       const a: Attributes = {
-        'gen_ai.response.model': result.model,
+        'gen_ai.response.model': responseModel,
         'gen_ai.response.finish_reasons': [result.finishReason],
         'gen_ai.usage.input_tokens': u.prompt,
         'gen_ai.usage.output_tokens': u.completion,
@@ -258,18 +261,22 @@ export function otel(options: OtelOptions = {}): Middleware {
       if (u.reasoning !== undefined) a['gen_ai.usage.reasoning.output_tokens'] = u.reasoning;
       if (u.costEstimate !== null) a['llm_fiber.usage.cost_usd'] = u.costEstimate;
       if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
-      if (capture) {
+      // Most calls carry no metadata and capture nothing: then no scrubber is built.
+      if (capture || hasEntries(ctx.metadata)) {
         const scrub = callScrubber(ctx);
-        const input = inputMessages(ctx, maxContentChars);
-        if (input !== null) a['gen_ai.input.messages'] = scrub(input);
-        a['gen_ai.output.messages'] = scrub(outputMessages(result, st.output, maxContentChars));
+        addMetadata(a, ctx, scrub, metaKey);
+        if (capture) {
+          const input = inputMessages(ctx, maxContentChars, scrub);
+          if (input !== null) a['gen_ai.input.messages'] = input;
+          a['gen_ai.output.messages'] = outputMessages(result, st.output, maxContentChars, scrub);
+        }
       }
       span.setAttributes(a);
     }
     if (st.attemptSpan !== null) { st.attemptSpan.end(); st.attemptSpan = null; }
     span.end();
 
-    const ok = st.series.ok(result.model);
+    const ok = st.series.ok(responseModel);
     r.duration.record(result.latencyMs / 1000, ok.attrs);
     if (!result.cached) {
       r.tokens.record(u.prompt, ok.input);
@@ -296,14 +303,17 @@ export function otel(options: OtelOptions = {}): Middleware {
     }
     const ttfbMs = ctx.kind === 'stream' ? ctx.timing.ttfbMs : null;
     if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
+    // The core keeps the Fiber's keys out of error messages; what a provider echoes (an e-mail in a 400) is ours.
+    const scrub = callScrubber(ctx);
+    addMetadata(a, ctx, scrub, metaKey);
     if (capture) {
-      const input = inputMessages(ctx, maxContentChars);
-      if (input !== null) a['gen_ai.input.messages'] = callScrubber(ctx)(input);
+      const input = inputMessages(ctx, maxContentChars, scrub);
+      if (input !== null) a['gen_ai.input.messages'] = input;
     }
     span.setAttributes(a);
-    if (!closed) span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(err.message) });
+    if (!closed) span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(scrub(err.message)) });
     if (st.attemptSpan !== null) {
-      if (!closed) failSpan(r, st.attemptSpan, err);
+      if (!closed) failSpan(r, st.attemptSpan, err, scrub);
       st.attemptSpan.end();
       st.attemptSpan = null;
     }
@@ -363,7 +373,7 @@ export function otel(options: OtelOptions = {}): Middleware {
     name: 'otel',
     async handle(ctx, next) {
       const r = rt ?? (await init());
-      const st = startCall(r, ctx, metaKey, seriesOf);
+      const st = startCall(r, ctx, seriesOf);
       ctx.state.otel = st;
       ctx.onLog(onLog);
       try {
@@ -431,7 +441,7 @@ export function otel(options: OtelOptions = {}): Middleware {
       try {
         await r.api.context.with(attemptCtx, next);
       } catch (e) {
-        failSpan(r, span, toFiberError(e));
+        failSpan(r, span, toFiberError(e), callScrubber(ctx));
         span.end();
         throw e;
       }
@@ -474,7 +484,7 @@ function buildRuntime(api: Api, o: Pick<OtelOptions, 'tracerProvider' | 'meterPr
 }
 
 /** Open the call span with what is known before the request goes out (samplers see these attributes). */
-function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string, seriesOf: (system: string, model: string) => Series): CallState {
+function startCall(r: Runtime, ctx: FiberContext, seriesOf: (system: string, model: string) => Series): CallState {
   const model = modelOf(ctx);
   const system = providerName(ctx.provider);
   const a: Attributes = {
@@ -493,11 +503,6 @@ function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string
     if (req.seed !== undefined) a['gen_ai.request.seed'] = req.seed;
     if (req.stop !== undefined && req.stop.length > 0) a['gen_ai.request.stop_sequences'] = req.stop;
   }
-  const meta = ctx.metadata;
-  for (const k in meta) {
-    const v = meta[k];
-    if (typeof v === 'string') a[metaKey(k)] = callScrubber(ctx)(v);
-  }
   const parent = r.api.context.active();
   const span = r.tracer.startSpan(`chat ${model}`, { kind: r.api.SpanKind.CLIENT, attributes: a, startTime: ctx.timing.startedAt }, parent);
   return {
@@ -510,6 +515,23 @@ function startCall(r: Runtime, ctx: FiberContext, metaKey: (k: string) => string
   };
 }
 
+function hasEntries(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/**
+ * `llm_fiber.metadata.<key>` per metadata entry, redacted. Set when the call ends, not when it starts: a
+ * `redaction()` placed inside `otel()` (the recommended order) has installed its patterns by then.
+ */
+function addMetadata(a: Attributes, ctx: FiberContext, scrub: (text: string) => string, metaKey: (k: string) => string): void {
+  const meta = ctx.metadata;
+  for (const k in meta) {
+    const v = meta[k];
+    if (typeof v === 'string') a[metaKey(k)] = scrub(v);
+  }
+}
+
 /** The first-content-event marker: an attribute pair plus an event stamped when it arrived. */
 function firstChunk(span: Span, a: Attributes, ctx: FiberContext, ttfbMs: number): void {
   a['llm_fiber.ttfb_ms'] = ttfbMs;
@@ -518,12 +540,12 @@ function firstChunk(span: Span, a: Attributes, ctx: FiberContext, ttfbMs: number
   span.addEvent('llm_fiber.first_chunk', { 'llm_fiber.ttfb_ms': ttfbMs }, ctx.timing.startedAt + ttfbMs);
 }
 
-function failSpan(r: Runtime, span: Span, err: FiberError): void {
+function failSpan(r: Runtime, span: Span, err: FiberError, scrub: (text: string) => string): void {
   const a: Attributes = { 'error.type': err.name };
   if (err.status !== undefined) a['http.response.status_code'] = err.status;
   if (err.code) a['llm_fiber.error.code'] = err.code;
   span.setAttributes(a);
-  span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(err.message) });
+  span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(scrub(err.message)) });
 }
 
 /**
@@ -543,7 +565,13 @@ function traceHeaders(api: Api, attemptCtx: Context, span: Span): Record<string,
 }
 
 function modelOf(ctx: FiberContext): string {
-  return ctx.model || (ctx.request as FiberContext['request'] | undefined)?.model || ctx.input.model || 'unknown';
+  return safeModel(ctx, ctx.model || (ctx.request as FiberContext['request'] | undefined)?.model || ctx.input.model || 'unknown');
+}
+
+/** A model name for span and metric attributes: one holding one of the Fiber's keys is never exported as is. */
+function safeModel(ctx: FiberContext, model: string): string {
+  const secrets = secretsOf(ctx);
+  return secrets === undefined ? model : scrubSecrets(model, secrets);
 }
 
 function providerName(provider: string): string {
@@ -570,44 +598,47 @@ interface RetryLog {
 /** A shared character budget for the text of one attribute. */
 interface Budget { left: number }
 
-function clip(text: string, b: Budget): string {
+/** Redacted first, then cut: a cut never leaves half of a match that redaction would have caught whole. */
+function clip(raw: string, b: Budget, scrub: (text: string) => string): string {
+  const text = scrub(raw);
   if (text.length <= b.left) { b.left -= text.length; return text; }
   const keep = Math.max(0, b.left);
   b.left = 0;
   return text.slice(0, keep) + '…[truncated]';
 }
 
-function clipValue(v: unknown, b: Budget): unknown {
+/** Tool arguments: kept as they are (objects stay objects) when they fit, as a redacted, cut string when not. */
+function clipValue(v: unknown, b: Budget, scrub: (text: string) => string): unknown {
   const s = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
-  if (s.length <= b.left) { b.left -= s.length; return v; }
-  return clip(s, b);
+  if (s.length <= b.left) { b.left -= s.length; return mapStrings(v, scrub, { maxDepth: 32 }); }
+  return clip(s, b, scrub);
 }
 
-function partOf(p: ContentPart, b: Budget): Record<string, unknown> {
-  if (p.type === 'text') return { type: 'text', content: clip(p.text, b) };
+function partOf(p: ContentPart, b: Budget, scrub: (text: string) => string): Record<string, unknown> {
+  if (p.type === 'text') return { type: 'text', content: clip(p.text, b, scrub) };
   const modality = p.type === 'file' ? undefined : p.type;
   // Inline data (base64) is never recorded: only what it is.
   if ('data' in p || p.url.startsWith('data:')) return { type: 'blob', modality, mime_type: p.mediaType ?? null };
-  return { type: 'uri', modality, mime_type: p.mediaType ?? null, uri: clip(p.url, b) };
+  return { type: 'uri', modality, mime_type: p.mediaType ?? null, uri: clip(p.url, b, scrub) };
 }
 
-function messageParts(m: ChatMessage, b: Budget): Array<Record<string, unknown>> {
+function messageParts(m: ChatMessage, b: Budget, scrub: (text: string) => string): Array<Record<string, unknown>> {
   const parts: Array<Record<string, unknown>> = [];
   if (m.role === 'tool') {
-    parts.push({ type: 'tool_call_response', id: m.toolCallId ?? null, result: typeof m.content === 'string' ? clip(m.content, b) : m.content.map((p) => partOf(p, b)) });
+    parts.push({ type: 'tool_call_response', id: m.toolCallId ?? null, result: typeof m.content === 'string' ? clip(m.content, b, scrub) : m.content.map((p) => partOf(p, b, scrub)) });
     return parts;
   }
   if (typeof m.content === 'string') {
-    if (m.content !== '') parts.push({ type: 'text', content: clip(m.content, b) });
+    if (m.content !== '') parts.push({ type: 'text', content: clip(m.content, b, scrub) });
   } else {
-    for (const p of m.content) parts.push(partOf(p, b));
+    for (const p of m.content) parts.push(partOf(p, b, scrub));
   }
-  if (m.toolCalls) for (const tc of m.toolCalls) parts.push({ type: 'tool_call', id: tc.id, name: tc.name, arguments: clipValue(tc.arguments, b) });
+  if (m.toolCalls) for (const tc of m.toolCalls) parts.push({ type: 'tool_call', id: tc.id, name: tc.name, arguments: clipValue(tc.arguments, b, scrub) });
   return parts;
 }
 
 /** `gen_ai.input.messages`: the newest messages get the budget first; order on the wire is kept. */
-function inputMessages(ctx: FiberContext, maxChars: number): string | null {
+function inputMessages(ctx: FiberContext, maxChars: number, scrub: (text: string) => string): string | null {
   const req = ctx.request as FiberContext['request'] | undefined;
   if (req === undefined || !Array.isArray(req.messages)) return null;
   const msgs = req.messages;
@@ -615,7 +646,7 @@ function inputMessages(ctx: FiberContext, maxChars: number): string | null {
   const out: Array<Record<string, unknown>> = [];
   for (let i = msgs.length - 1; i >= 0 && out.length < MAX_CAPTURED_MESSAGES; i--) {
     const m = msgs[i]!;
-    out.push({ role: m.role, parts: messageParts(m, b) });
+    out.push({ role: m.role, parts: messageParts(m, b, scrub) });
   }
   out.reverse();
   return JSON.stringify(out);
@@ -624,12 +655,12 @@ function inputMessages(ctx: FiberContext, maxChars: number): string | null {
 const FINISH: Record<FinishReason, string> = { stop: 'stop', length: 'length', tool_calls: 'tool_call', content_filter: 'content_filter', error: 'error', other: 'other' };
 
 /** `gen_ai.output.messages`: one assistant message (reasoning, text, tool calls) with its finish reason. */
-function outputMessages(result: ChatResult, streamed: string | null, maxChars: number): string {
+function outputMessages(result: ChatResult, streamed: string | null, maxChars: number, scrub: (text: string) => string): string {
   const b: Budget = { left: maxChars };
   const parts: Array<Record<string, unknown>> = [];
   const text = streamed ?? result.text;
-  if (text !== '') parts.push({ type: 'text', content: clip(text, b) });
-  if (result.reasoning) parts.push({ type: 'reasoning', content: clip(result.reasoning, b) });
-  for (const tc of result.toolCalls) parts.push({ type: 'tool_call', id: tc.id, name: tc.name, arguments: clipValue(tc.arguments, b) });
+  if (text !== '') parts.push({ type: 'text', content: clip(text, b, scrub) });
+  if (result.reasoning) parts.push({ type: 'reasoning', content: clip(result.reasoning, b, scrub) });
+  for (const tc of result.toolCalls) parts.push({ type: 'tool_call', id: tc.id, name: tc.name, arguments: clipValue(tc.arguments, b, scrub) });
   return JSON.stringify([{ role: 'assistant', parts, finish_reason: FINISH[result.finishReason] ?? result.finishReason }]);
 }

@@ -2,8 +2,9 @@
  * `llm-fiber/statsd`: the call metrics (`request_count`, `latency_ms`, ...) sent to a StatsD or DogStatsD agent.
  *
  * `statsd()` is the `metrics` middleware's recording logic with a StatsD sink: counters → `increment`, `*_ms`
- * histograms → `timing`, other histograms → `histogram` (DogStatsD) or `timing` (plain StatsD). DogStatsD gets
- * tags (`provider:openai,model:gpt-4o-mini`); plain StatsD has none, so the tag values are folded into the name
+ * histograms → `timing`, other histograms → `histogram` (DogStatsD) or `timing` (plain StatsD); `histogramType`
+ * sends every histogram with `histogram` or `distribution` instead. DogStatsD gets tags
+ * (`provider:openai,model:gpt-4o-mini`); plain StatsD has none, so the tag values are folded into the name
  * (`llm_fiber.request_count.openai.gpt-4o-mini`). This is the only file that names `hot-shots`, and only as a type:
  * the module is loaded on the first call, when no `client` was given. See `docs/features/observability.md`.
  */
@@ -20,8 +21,10 @@ import { recorderConfig, recordingMiddleware, type MetricsOptions } from '../../
 export interface StatsdClientLike {
   increment(stat: string, value: number, tags?: string[]): void;
   timing(stat: string, value: number, tags?: string[]): void;
-  /** DogStatsD histograms (`|h`); `timing` is used when absent. */
+  /** Histograms (`|h`, DogStatsD and Telegraf); `timing` is used when absent, unless `histogramType: 'histogram'`. */
   histogram?(stat: string, value: number, tags?: string[]): void;
+  /** DogStatsD distributions (`|d`); needed for `histogramType: 'distribution'`. */
+  distribution?(stat: string, value: number, tags?: string[]): void;
   flush?(callback?: (error?: Error) => void): void;
   close?(callback?: (error?: Error) => void): void;
 }
@@ -48,6 +51,17 @@ export interface StatsdOptions extends Pick<MetricsOptions, 'tags' | 'maxTagValu
    * @default true
    */
   dogstatsd?: boolean;
+  /**
+   * How histograms (`latency_ms`, `ttfb_ms`) are sent, named after the hot-shots method used:
+   * - `'timing'`: `*_ms` histograms as timings (`|ms`, which every StatsD server aggregates); any other histogram as
+   *   `|h` with DogStatsD, `|ms` with plain StatsD (which has no `|h`);
+   * - `'histogram'`: every histogram as `|h` (DogStatsD, Telegraf);
+   * - `'distribution'`: every histogram as a DogStatsD distribution (`|d`, aggregated server-side across hosts);
+   *   needs `dogstatsd: true`.
+   * With your own `client`, it must have the `histogram()` / `distribution()` method chosen.
+   * @default 'timing'
+   */
+  histogramType?: 'timing' | 'histogram' | 'distribution';
   /** Tags added to every metric (DogStatsD only; per-call tags of the same key win). @default {} */
   globalTags?: Record<string, string>;
   /**
@@ -69,7 +83,11 @@ export interface StatsdMiddleware extends Middleware {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['client', 'host', 'port', 'prefix', 'dogstatsd', 'globalTags', 'tags', 'maxTagValues', 'maxTagLength', 'onError']);
+const OPTION_KEYS = new Set([
+  'client', 'host', 'port', 'prefix', 'dogstatsd', 'histogramType', 'globalTags', 'tags', 'maxTagValues', 'maxTagLength', 'onError',
+]);
+const HISTOGRAM_TYPES = ['timing', 'histogram', 'distribution'] as const;
+type HistogramType = (typeof HISTOGRAM_TYPES)[number];
 const PREFIX = /^[A-Za-z0-9_.-]*$/;
 const GLOBAL_TAG_KEY = /^[A-Za-z_][A-Za-z0-9_.\-/]{0,199}$/;
 /** Characters that break a DogStatsD tag value (hot-shots replaces the same ones; a foreign client may not). */
@@ -100,6 +118,9 @@ class StatsdSink implements MetricsSink {
     private readonly create: () => Promise<StatsdClientLike>,
     private readonly prefix: string,
     private readonly dogstatsd: boolean,
+    /** How `*_ms` histograms are sent, and how the others are. */
+    private readonly msType: HistogramType,
+    private readonly otherType: HistogramType,
     private readonly globalTags: Readonly<Record<string, string>> | null,
     private readonly metadataKeys: readonly string[],
     private readonly onError: ((error: Error) => void) | undefined,
@@ -137,14 +158,19 @@ class StatsdSink implements MetricsSink {
     const c = this.client;
     if (c === null) return;
     try {
-      const timing = name.endsWith('_ms') || typeof c.histogram !== 'function';
+      let type = name.endsWith('_ms') ? this.msType : this.otherType;
+      // A client of your own without histogram() gets timings (histogramType: 'histogram' requires the method).
+      if (type === 'histogram' && typeof c.histogram !== 'function') type = 'timing';
       if (this.dogstatsd) {
         const stat = this.nameOf(name);
         const list = this.tagList(tags) as string[];
-        if (timing) c.timing(stat, value, list);
-        else c.histogram!(stat, value, list);
+        if (type === 'timing') c.timing(stat, value, list);
+        else if (type === 'histogram') c.histogram!(stat, value, list);
+        else c.distribution!(stat, value, list);
       } else {
-        c.timing(this.foldedName(name, tags), value);
+        const stat = this.foldedName(name, tags);
+        if (type === 'timing') c.timing(stat, value);
+        else c.histogram!(stat, value);
       }
     } catch (err) {
       this.report(err);
@@ -269,11 +295,18 @@ export function statsd(options: StatsdOptions = {}): StatsdMiddleware {
   const { client, host, port, onError } = options;
   const prefix = options.prefix ?? 'llm_fiber.';
   const dogstatsd = options.dogstatsd ?? true;
+  const histogramType = options.histogramType ?? 'timing';
+  if (!(HISTOGRAM_TYPES as readonly unknown[]).includes(histogramType)) {
+    throw new ConfigError(`statsd: histogramType must be ${HISTOGRAM_TYPES.map((t) => `'${t}'`).join(', ')}`);
+  }
   if (client !== undefined) {
     if (client === null || typeof client !== 'object' || typeof client.increment !== 'function' || typeof client.timing !== 'function') {
       throw new ConfigError('statsd: client must be a StatsD client (a hot-shots StatsD, with increment() and timing())');
     }
     if (host !== undefined || port !== undefined) throw new ConfigError('statsd: pass either client or host/port, not both');
+    if (histogramType !== 'timing' && typeof client[histogramType] !== 'function') {
+      throw new ConfigError(`statsd: histogramType '${histogramType}' needs a client with ${histogramType}()`);
+    }
   }
   if (host !== undefined && (typeof host !== 'string' || host === '')) throw new ConfigError('statsd: host must be a non-empty string');
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)) {
@@ -281,6 +314,9 @@ export function statsd(options: StatsdOptions = {}): StatsdMiddleware {
   }
   if (typeof prefix !== 'string' || !PREFIX.test(prefix)) throw new ConfigError('statsd: prefix may hold letters, digits, "_", "-" and "." only');
   if (typeof dogstatsd !== 'boolean') throw new ConfigError('statsd: dogstatsd must be a boolean');
+  if (histogramType === 'distribution' && !dogstatsd) {
+    throw new ConfigError("statsd: histogramType 'distribution' needs DogStatsD (plain StatsD has no |d); use 'timing' or 'histogram'");
+  }
   if (onError !== undefined && typeof onError !== 'function') throw new ConfigError('statsd: onError must be a function');
   let globalTags: Record<string, string> | null = null;
   if (options.globalTags !== undefined) {
@@ -322,7 +358,8 @@ export function statsd(options: StatsdOptions = {}): StatsdMiddleware {
       throw new ConfigError(`statsd(): could not create the StatsD client: ${err instanceof Error ? err.message : String(err)}`, { code: 'statsd_client', cause: err });
     }
   };
-  sink = new StatsdSink(client ?? null, client === undefined, create, prefix, dogstatsd, globalTags, config.tagKeys, onError);
+  const otherType: HistogramType = histogramType !== 'timing' ? histogramType : dogstatsd ? 'histogram' : 'timing';
+  sink = new StatsdSink(client ?? null, client === undefined, create, prefix, dogstatsd, histogramType, otherType, globalTags, config.tagKeys, onError);
 
   const mw = recordingMiddleware({ name: 'statsd', config, sink, ready: () => sink.ready() });
   Object.defineProperties(mw, {

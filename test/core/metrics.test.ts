@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import type { Fiber, FiberOptions } from '../../src/fiber.js';
+import { MetricsStore, MultiSink } from '../../src/metrics.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { CounterPoint, HistogramPoint, MetricsSnapshot, Tags } from '../../src/types.js';
 import {
@@ -212,5 +214,66 @@ describe('fiber.metrics.snapshot()', () => {
     await f.chat({ messages: 'hi' });
     f.metrics.reset();
     expect(f.metrics.snapshot()).toEqual({});
+  });
+});
+
+describe('extra percentiles (defineHistogram)', () => {
+  /** 1..1000 ms, once each: the true p-th percentile is p × 10. */
+  function thousand(store: MetricsStore): HistogramPoint {
+    for (let v = 1; v <= 1000; v++) store.observe('latency_ms', v, MINI);
+    return (store.snapshot().latency_ms as HistogramPoint[])[0]!;
+  }
+
+  it('reports p95 and p99.9 next to p50, p90 and p99, within the histogram\'s 1 %', () => {
+    const store = new MetricsStore();
+    store.defineHistogram('latency_ms', { percentiles: [99.9, 95] });
+    const row = thousand(store);
+    expect(Object.keys(row)).toEqual(['tags', 'count', 'sum', 'min', 'max', 'p50', 'p90', 'p99', 'p95', 'p99.9']);
+    for (const [key, truth] of [['p50', 500], ['p90', 900], ['p95', 950], ['p99', 990], ['p99.9', 999]] as const) {
+      expect(Math.abs(row[key] - truth) / truth, key).toBeLessThan(0.01);
+    }
+    // p99.9 is the 999th of 1000 values, not the 1000th (0.999 × 1000 is 999.0000000000001 in floating point)
+    expect(row['p99.9']).toBeLessThan(row.max);
+  });
+
+  it('applies to series recorded before it, and only to the histogram named', () => {
+    const store = new MetricsStore();
+    store.observe('ttfb_ms', 5, MINI);
+    store.defineHistogram('ttfb_ms', { percentiles: [75] });
+    const snap = store.snapshot();
+    expect((snap.ttfb_ms as HistogramPoint[])[0]).toMatchObject({ p75: 5 });
+    expect(Object.keys(thousand(store))).not.toContain('p75');
+  });
+
+  it('keeps buckets defined earlier when only percentiles are defined', () => {
+    const store = new MetricsStore({ buckets: { latency_ms: [100] } });
+    store.defineHistogram('latency_ms', { percentiles: [95] });
+    expect(thousand(store)).toMatchObject({ buckets: [{ le: 100, count: 100 }], p95: expect.any(Number) });
+  });
+
+  it.each([
+    [{}, /give buckets, percentiles or both/],
+    [{ percentiles: [] }, /percentiles must be a non-empty array/],
+    [{ percentiles: [100] }, /between 0 and 100/],
+    [{ percentiles: [-1] }, /between 0 and 100/],
+    [{ percentiles: [50, 50] }, /twice/],
+  ])('rejects %j with ConfigError', (options, message) => {
+    const store = new MetricsStore();
+    expect(() => store.defineHistogram('latency_ms', options as never)).toThrow(ConfigError);
+    expect(() => store.defineHistogram('latency_ms', options as never)).toThrow(message);
+  });
+
+  it('a MultiSink passes them on and survives a sink whose defineHistogram throws', () => {
+    const store = new MetricsStore();
+    const broken = { increment() {}, observe() {}, defineHistogram() { throw new Error('no'); } };
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      expect(() => new MultiSink([broken, store]).defineHistogram('latency_ms', { percentiles: [95] })).not.toThrow();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toContain('a metrics sink failed (no)');
+    } finally {
+      warn.mockRestore();
+    }
+    expect(Object.keys(thousand(store))).toContain('p95');
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AbortError, BadRequestError, ConfigError, StreamError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
 import { otel, type OtelOptions } from '../../src/integrations/otel.js';
+import { redaction } from '../../middleware/redaction.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { FiberContext, Middleware } from '../../src/types.js';
 import { collect, recordingLogger, rejectionOf, retryLogs, trackHandles, type HandleTracker } from '../helpers/core.js';
@@ -357,6 +358,41 @@ describe('otel(): content capture', () => {
     expect(all).toContain('[redacted]');
   });
 
+  it('redacts before it cuts: an e-mail at the capture limit leaves no fragment', async () => {
+    const email = 'canary.person@example.com';
+    emu.script({ text: 'ok' });
+    // The limit falls inside the e-mail: cut first, "canary.person@e" would survive.
+    const prompt = `mail ${email} then more text`;
+    await tracedFiber({ captureContent: true, maxContentChars: 12 }).chat({ messages: prompt });
+    const input = String(theCallSpan().attributes['gen_ai.input.messages']);
+    expect(input).toContain('…[truncated]');
+    expect(input).not.toContain('canary');
+  });
+
+  it('redacts span metadata with the patterns of a redaction() placed inside otel()', async () => {
+    emu.script({ text: 'ok' });
+    const fiber = tracedFiber();
+    fiber.use(redaction({ patterns: [/ACME-\d{6}/] }));
+    await fiber.chat({ messages: 'hi', metadata: { ticket: 'ACME-123456', team: 'search' } });
+    const attrs = theCallSpan().attributes;
+    expect(attrs['llm_fiber.metadata.ticket']).toBe('[redacted]');
+    expect(attrs['llm_fiber.metadata.team']).toBe('search');
+  });
+
+  it('keeps an e-mail that a provider echoes in an error out of span status messages', async () => {
+    const email = 'canary.person@example.com';
+    emu.script({ status: 503, errorMessage: `overloaded while serving ${email}`, retryAfterMs: '1' });
+    emu.script({ status: 400, errorMessage: `invalid recipient ${email}` });
+    const err = await rejectionOf(tracedFiber().chat({ messages: 'hi' }));
+    expect(err).toBeInstanceOf(BadRequestError);
+    const spans = h.spans();
+    expect(spans).toHaveLength(3);
+    const exported = JSON.stringify(spans.map(serializeSpan));
+    expect(exported).not.toContain(email);
+    expect(theCallSpan().status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('invalid recipient [redacted]') });
+    for (const s of attemptSpans()) expect(s.status.message).toContain('[redacted]');
+  });
+
   it('bounds the captured content', async () => {
     emu.script({ text: 'ok' });
     await tracedFiber({ captureContent: true, maxContentChars: 100 }).chat({ messages: 'x'.repeat(100_000) });
@@ -487,6 +523,19 @@ describe('otel(): secrets', () => {
     for (const s of spans) expect(serializeSpan(s)).not.toContain(CANARY);
     expect(JSON.stringify(await h.collect())).not.toContain(CANARY);
     expect(callSpans().some((s) => s.attributes['error.type'] === 'AuthError')).toBe(true);
+  });
+});
+
+describe('otel(): keys in model names', () => {
+  it('never exports a model name that holds the Fiber\'s key, whatever the key looks like', async () => {
+    const key = 'plainsecretvalue12345';
+    emu.script({ text: 'ok', model: `echo-${key}` });
+    const fiber = tracedFiber({}, { apiKeys: { openai: key } });
+    await fiber.chat({ model: `gpt-${key}`, messages: 'hi' });
+    const exported = JSON.stringify(h.spans().map(serializeSpan)) + JSON.stringify(await h.collect());
+    expect(exported).not.toContain(key);
+    expect(exported).toContain('gpt-[redacted]');
+    expect(exported).toContain('echo-[redacted]');
   });
 });
 

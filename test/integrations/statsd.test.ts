@@ -10,6 +10,8 @@ import type { StreamEvent } from '../../src/types.js';
 
 const CANARY_KEY = 'sk-test-canary-key-123456';
 const CANARY_EMAIL = 'canary.user@example.com';
+/** A key with none of the shapes the tag filter knows (no sk-, AIza, Bearer): only the Fiber knows it is one. */
+const PLAIN_KEY = 'plainsecretvalue12345';
 
 /** One StatsD line, parsed: `name:value|type[|@rate][|#k:v,...][|c:...]`. */
 interface Line { raw: string; name: string; value: number; type: string; tags: Record<string, string> | null }
@@ -165,6 +167,39 @@ describe('statsd() with DogStatsD tags (a client it creates)', () => {
     expect(only(lines, 'llm_fiber.request_count')).toMatchObject({ value: 1, tags: OPENAI });
   });
 
+  it('counts a stream the consumer left early (break) as a request with latency and ttfb, without error_count', async () => {
+    const fiber = fiberWith().use(ours());
+    emu.script({ chunks: ['a', 'b', 'c', 'd'], chunkDelayMs: 5 });
+    for await (const ev of fiber.chatStream({ messages: 'hi' })) {
+      if (ev.type === 'chunk') break;
+    }
+    // A later call through the same socket: once its lines are in, everything the first call sent is too.
+    await fiber.chat({ messages: 'hi' });
+    const lines = await rx.until(has('llm_fiber.tokens_total'));
+    expect(lines.map((l) => `${l.name}|${l.type}`)).toEqual([
+      'llm_fiber.request_count|c',
+      'llm_fiber.latency_ms|ms',
+      'llm_fiber.ttfb_ms|ms',
+      'llm_fiber.request_count|c',
+      'llm_fiber.latency_ms|ms',
+      'llm_fiber.tokens_prompt|c',
+      'llm_fiber.tokens_completion|c',
+      'llm_fiber.tokens_total|c',
+    ]);
+    expect(rx.packets.join('\n')).not.toContain('error');
+  });
+
+  it('sends error_count for a stream aborted with stream.abort()', async () => {
+    const fiber = fiberWith().use(ours());
+    emu.script({ chunks: ['a', 'b', 'c'], stallAfterEvents: { after: 2, ms: 60_000 } });
+    const stream = fiber.chatStream({ messages: 'hi' });
+    expect((await stream.next()).value).toMatchObject({ type: 'chunk' });
+    stream.abort();
+    await expect(stream.result()).rejects.toMatchObject({ name: 'AbortError' });
+    const lines = await rx.until(has('llm_fiber.error_count'));
+    expect(only(lines, 'llm_fiber.error_count')).toMatchObject({ value: 1, tags: { ...OPENAI, error: 'AbortError' } });
+  });
+
   it('sends ttfb_ms for streams', async () => {
     const fiber = fiberWith().use(ours());
     const stream = fiber.chatStream({ messages: 'hi' });
@@ -188,6 +223,42 @@ describe('statsd() with DogStatsD tags (a client it creates)', () => {
     await fiber.chat({ messages: 'hi' });
     const lines = await rx.until(has('myapp.llm.tokens_total'));
     expect(lines.every((l) => l.name.startsWith('myapp.llm.'))).toBe(true);
+  });
+});
+
+describe('statsd() histogramType', () => {
+  const histogramLines = (lines: Line[]) => lines.filter((l) => /_ms/.test(l.name)).map((l) => `${l.name.split('.').slice(0, 2).join('.')}|${l.type}`);
+
+  it.each([
+    ['histogram', 'h'],
+    ['distribution', 'd'],
+  ] as const)('sends latency_ms and ttfb_ms as %s (|%s) with DogStatsD tags', async (histogramType, type) => {
+    const fiber = fiberWith().use(ours({ histogramType }));
+    const stream = fiber.chatStream({ messages: 'hi' });
+    expect(await drain(stream)).toBeNull();
+    const result = await stream.result();
+    const lines = await rx.until(has('llm_fiber.tokens_total'));
+    expect(histogramLines(lines)).toEqual([`llm_fiber.latency_ms|${type}`, `llm_fiber.ttfb_ms|${type}`]);
+    expect(only(lines, 'llm_fiber.latency_ms')).toMatchObject({ tags: OPENAI });
+    expect(only(lines, 'llm_fiber.latency_ms').value).toBeCloseTo(result.latencyMs, 6);
+    expect(only(lines, 'llm_fiber.ttfb_ms').raw).toMatch(new RegExp(`^llm_fiber\\.ttfb_ms:[0-9.e+-]+\\|${type}\\|#provider:openai,model:gpt-4o-mini$`));
+    expect(only(lines, 'llm_fiber.request_count').type).toBe('c');
+  });
+
+  it('sends histograms (|h) to plain StatsD with histogramType histogram', async () => {
+    const fiber = fiberWith().use(ours({ dogstatsd: false, histogramType: 'histogram' }));
+    await fiber.chat({ messages: 'hi' });
+    const lines = await rx.until(has('llm_fiber.tokens_total.openai.gpt-4o-mini'));
+    expect(only(lines, 'llm_fiber.latency_ms.openai.gpt-4o-mini')).toMatchObject({ type: 'h', tags: null });
+  });
+
+  it('sends distributions through your own hot-shots client', async () => {
+    const client = new StatsD({ host: '127.0.0.1', port: rx.port });
+    cleanups.push(() => new Promise<void>((resolve) => client.close(() => resolve())));
+    const fiber = fiberWith().use(statsd({ client, histogramType: 'distribution' }));
+    await fiber.chat({ messages: 'hi' });
+    const lines = await rx.until(has('llm_fiber.tokens_total'));
+    expect(only(lines, 'llm_fiber.latency_ms')).toMatchObject({ type: 'd', tags: OPENAI });
   });
 });
 
@@ -268,6 +339,25 @@ describe('statsd() never leaks or fails a call', () => {
     expect(lines.some((l) => l.name === 'llm_fiber.request_count.openai.gpt-4o-mini.acme.redacted')).toBe(true);
   });
 
+  it('never sends the Fiber\'s own key from allow-listed metadata, whatever the key looks like', async () => {
+    const fiber = fiberWith({ apiKeys: { openai: PLAIN_KEY } }).use(ours({ tags: ['user'] }), ours({ tags: ['user'], dogstatsd: false }));
+    await fiber.chat({ messages: 'hi', metadata: { user: PLAIN_KEY } });
+    emu.script({ status: 400 });
+    await expect(fiber.chat({ messages: 'hi', metadata: { user: `id:${PLAIN_KEY}` } })).rejects.toMatchObject({ name: 'BadRequestError' });
+    await drain(fiber.chatStream({ messages: 'hi', metadata: { user: PLAIN_KEY } }));
+    const lines = await rx.until((ls) => ls.filter((l) => l.name.startsWith('llm_fiber.tokens_total')).length === 4
+      && ls.filter((l) => l.name.startsWith('llm_fiber.error_count')).length === 2);
+    expect(rx.packets.join('\n')).not.toContain(PLAIN_KEY);
+    const dog = lines.filter((l) => l.tags !== null);
+    expect(dog.length).toBeGreaterThan(0);
+    expect(dog.every((l) => l.tags!.user === 'redacted')).toBe(true);
+    expect(lines.filter((l) => l.tags === null && l.name.startsWith('llm_fiber.request_count')).map((l) => l.name)).toEqual([
+      'llm_fiber.request_count.openai.gpt-4o-mini.redacted',
+      'llm_fiber.request_count.openai.gpt-4o-mini.redacted',
+      'llm_fiber.request_count.openai.gpt-4o-mini.redacted',
+    ]);
+  });
+
   it('reports a throwing client to onError and the call succeeds', async () => {
     const errors: Error[] = [];
     const client: StatsdClientLike = {
@@ -344,6 +434,11 @@ describe('statsd() options', () => {
     [{ tags: ['model'] }, /reserved/],
     [{ onError: 'log' }, /onError/],
     [{ buckets: {} }, /unknown option "buckets"/],
+    [{ percentiles: [95] }, /unknown option "percentiles"/],
+    [{ histogramType: 'summary' }, /histogramType must be 'timing', 'histogram', 'distribution'/],
+    [{ histogramType: 'distribution', dogstatsd: false }, /'distribution' needs DogStatsD/],
+    [{ client: { increment() {}, timing() {} }, histogramType: 'histogram' }, /'histogram' needs a client with histogram\(\)/],
+    [{ client: { increment() {}, timing() {}, histogram() {} }, histogramType: 'distribution' }, /'distribution' needs a client with distribution\(\)/],
   ])('rejects %j with ConfigError', (options, message) => {
     expect(() => statsd(options as never)).toThrow(ConfigError);
     expect(() => statsd(options as never)).toThrow(message);

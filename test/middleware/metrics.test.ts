@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { metrics } from '../../middleware/metrics.js';
-import { FiberError } from '../../src/errors.js';
+import { ConfigError, FiberError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
 import { MetricsStore } from '../../src/metrics.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
@@ -8,6 +8,8 @@ import type { CounterPoint, HistogramPoint, MetricsSink, MetricsSnapshot, Middle
 
 const CANARY_KEY = 'sk-test-canary-key-123456';
 const CANARY_EMAIL = 'canary.user@example.com';
+/** A key with none of the shapes the tag filter knows (no sk-, AIza, Bearer): only the Fiber knows it is one. */
+const PLAIN_KEY = 'plainsecretvalue12345';
 const OPENAI = { provider: 'openai', model: 'gpt-4o-mini' };
 
 let emu: Emulator;
@@ -201,6 +203,35 @@ describe('metrics after streams', () => {
     expect(fiber.metrics.snapshot().error_count).toEqual([{ tags: { ...OPENAI, error: 'AbortError' }, value: 1 }]);
   });
 
+  it('counts a stream the consumer left early (break) as a request with its latency and ttfb, not as an error', async () => {
+    const sink = recordingSink();
+    const fiber = fiberWith({ metrics: sink });
+    emu.script({ chunks: ['a', 'b', 'c', 'd'], chunkDelayMs: 5 });
+    for await (const ev of fiber.chatStream({ messages: 'hi' })) {
+      if (ev.type === 'chunk') break;
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const snap = fiber.metrics.snapshot();
+    expect(snap.request_count).toEqual([{ tags: OPENAI, value: 1 }]);
+    expect(histograms(snap, 'latency_ms')).toEqual([expect.objectContaining({ tags: OPENAI, count: 1 })]);
+    expect(histograms(snap, 'ttfb_ms')).toEqual([expect.objectContaining({ tags: OPENAI, count: 1 })]);
+    expect(snap.error_count).toBeUndefined();
+    expect(snap.tokens_total).toBeUndefined();
+    expect(sink.records.map((r) => `${r.kind} ${r.name}`)).toEqual(['inc request_count', 'obs latency_ms', 'obs ttfb_ms']);
+  });
+
+  it('counts a stream cancelled through the caller signal as AbortError', async () => {
+    const fiber = fiberWith();
+    emu.script({ chunks: ['a', 'b', 'c'], stallAfterEvents: { after: 2, ms: 60_000 } });
+    const ac = new AbortController();
+    const stream = fiber.chatStream({ messages: 'hi', signal: ac.signal });
+    expect((await stream.next()).value).toMatchObject({ type: 'chunk' });
+    ac.abort();
+    await expect(stream.result()).rejects.toMatchObject({ name: 'AbortError' });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(fiber.metrics.snapshot().error_count).toEqual([{ tags: { ...OPENAI, error: 'AbortError' }, value: 1 }]);
+  });
+
   it('counts a stream retried before its first event once, with retry_count', async () => {
     const fiber = fiberWith();
     emu.script({ status: 429, retryAfterMs: '1' });
@@ -266,6 +297,43 @@ describe('metadata tags', () => {
     expect(JSON.stringify(snap)).not.toContain('canary');
   });
 
+  it('tags a metadata value holding the Fiber\'s own API key as "redacted", whatever the key looks like', async () => {
+    const sink = recordingSink();
+    const fiber = fiberWith({ apiKeys: { openai: PLAIN_KEY }, metrics: sink, preset: 'none', middleware: [metrics({ tags: ['user'] })] });
+    await fiber.chat({ messages: 'hi', metadata: { user: PLAIN_KEY } });
+    await fiber.chat({ messages: 'hi', metadata: { user: `id:${PLAIN_KEY}` } });
+    emu.script({ status: 400 });
+    await rejection(fiber.chat({ messages: 'hi', metadata: { user: PLAIN_KEY } }));
+    await drain(fiber.chatStream({ messages: 'hi', metadata: { user: PLAIN_KEY } }));
+    await fiber.chat({ messages: 'hi', metadata: { user: 'plainsecret' } }); // a part of the key is no key
+    const snap = fiber.metrics.snapshot();
+    expect(snap.request_count).toEqual([
+      { tags: { ...OPENAI, user: 'redacted' }, value: 4 },
+      { tags: { ...OPENAI, user: 'plainsecret' }, value: 1 },
+    ]);
+    expect(snap.error_count).toEqual([{ tags: { ...OPENAI, user: 'redacted', error: 'BadRequestError' }, value: 1 }]);
+    expect(JSON.stringify(snap)).not.toContain(PLAIN_KEY);
+    expect(sink.records.length).toBeGreaterThan(0);
+    expect(JSON.stringify(sink.records)).not.toContain(PLAIN_KEY);
+  });
+
+  it('tags a model name holding the Fiber\'s own API key as "redacted"', async () => {
+    const fiber = fiberWith({ apiKeys: { openai: PLAIN_KEY } });
+    await fiber.chat({ model: `gpt-${PLAIN_KEY}`, messages: 'hi' });
+    expect(fiber.metrics.snapshot().request_count).toEqual([{ tags: { provider: 'openai', model: 'redacted' }, value: 1 }]);
+  });
+
+  it('checks a value against the keys of the Fiber making the call, not of the first Fiber that sent it', async () => {
+    const sink = recordingSink();
+    const shared = metrics({ sink, tags: ['user'] });
+    const other = fiberWith({ apiKeys: { openai: 'another-fiber-key-000' }, preset: 'none', middleware: [shared] });
+    const owner = fiberWith({ apiKeys: { openai: PLAIN_KEY }, preset: 'none', middleware: [shared] });
+    await other.chat({ messages: 'hi', metadata: { user: PLAIN_KEY } }); // not that Fiber's key: tagged as given
+    await owner.chat({ messages: 'hi', metadata: { user: PLAIN_KEY } });
+    await owner.chat({ messages: 'hi', metadata: { user: 'another-fiber-key-000' } });
+    expect(sink.records.filter((r) => r.name === 'request_count').map((r) => r.tags.user)).toEqual([PLAIN_KEY, 'redacted', 'another-fiber-key-000']);
+  });
+
   it('hands the sink the same frozen tags object for the same series', async () => {
     const sink = recordingSink();
     const fiber = fiberWith({ preset: 'none', middleware: [metrics({ sink, tags: ['tenant'] })] });
@@ -287,9 +355,19 @@ describe('metadata tags', () => {
     [{ maxTagValues: 0 }, /positive integer/],
     [{ maxTagLength: 1.5 }, /positive integer/],
     [{ buckets: { latency_ms: [] } }, /non-empty/],
+    [{ buckets: { latency: [100] } }, /no histogram "latency" \(it records latency_ms and ttfb_ms\)/],
+    [{ buckets: { request_count: [1] } }, /no histogram "request_count"/],
+    [{ percentiles: 95 }, /percentiles must be a non-empty array/],
+    [{ percentiles: [] }, /percentiles must be a non-empty array/],
+    [{ percentiles: [0] }, /percentiles\[0\] must be a number between 0 and 100/],
+    [{ percentiles: [95, 100] }, /percentiles\[1\] must be a number between 0 and 100/],
+    [{ percentiles: [Number.NaN] }, /between 0 and 100/],
+    [{ percentiles: ['95'] }, /between 0 and 100/],
+    [{ percentiles: [95, 95] }, /percentile 95 twice/],
     [{ sink: {} }, /MetricsSink/],
     [{ tag: ['x'] }, /unknown option "tag"/],
   ])('rejects bad options %j with ConfigError', (options, message) => {
+    expect(() => metrics(options as never)).toThrow(ConfigError);
     expect(() => metrics(options as never)).toThrow(message);
   });
 });
@@ -302,6 +380,34 @@ describe('buckets and sinks', () => {
     const [latency] = histograms(fiber.metrics.snapshot(), 'latency_ms');
     expect(latency!.count).toBe(2);
     expect(latency!.buckets).toEqual([{ le: 0, count: 0 }, { le: 60_000, count: 2 }]);
+  });
+
+  it('adds the configured percentiles to every histogram row of the snapshot', async () => {
+    const fiber = fiberWith({ preset: 'none', middleware: [metrics({ percentiles: [99.9, 95] })] });
+    await fiber.chat({ messages: 'hi' });
+    await drain(fiber.chatStream({ messages: 'hi' }));
+    const snap = fiber.metrics.snapshot();
+    for (const name of ['latency_ms', 'ttfb_ms']) {
+      const rows = histograms(snap, name);
+      expect(rows.length, name).toBe(1);
+      const row = rows[0]!;
+      expect(Object.keys(row)).toEqual(['tags', 'count', 'sum', 'min', 'max', 'p50', 'p90', 'p99', 'p95', 'p99.9']);
+      // with at most two observations, p95 and p99.9 are the same rank as p99
+      expect([row.p95, row['p99.9']]).toEqual([row.p99, row.p99]);
+    }
+    expect(Object.keys(histograms(fiberWith().metrics.snapshot(), 'latency_ms')[0] ?? {})).not.toContain('p95');
+  });
+
+  it('passes buckets and percentiles to a sink\'s defineHistogram once, before its first observation', async () => {
+    const defined: unknown[] = [];
+    const sink = { ...recordingSink(), defineHistogram: (name: string, options: unknown) => { defined.push([name, options]); } };
+    const fiber = fiberWith({ preset: 'none', middleware: [metrics({ sink, buckets: { ttfb_ms: [500, 100] }, percentiles: [95] })] });
+    await fiber.chat({ messages: 'hi' });
+    await fiber.chat({ messages: 'hi' });
+    expect(defined).toEqual([
+      ['latency_ms', { percentiles: [95] }],
+      ['ttfb_ms', { buckets: [100, 500], percentiles: [95] }],
+    ]);
   });
 
   it('records to its own sinks only when given some', async () => {
@@ -343,6 +449,29 @@ describe('buckets and sinks', () => {
       await expect(fiber.chat({ messages: 'hi' })).resolves.toMatchObject({ text: expect.any(String) });
       expect(await drain(fiber.chatStream({ messages: 'hi' }))).toBeNull();
       expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('never fails a call because a sink\'s defineHistogram throws, and still records to it', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const broken = { ...recordingSink(), defineHistogram: () => { throw new Error('cannot define'); } };
+      const own = fiberWith({ preset: 'none', middleware: [metrics({ sink: broken, buckets: { latency_ms: [60_000] } })] });
+      await expect(own.chat({ messages: 'hi' })).resolves.toMatchObject({ finishReason: 'stop' });
+      expect(broken.records.filter((r) => r.name === 'request_count')).toHaveLength(1);
+      // Through the Fiber's sinks (a MultiSink of fiber.metrics and the user's): the store still gets its buckets.
+      const user = { ...recordingSink(), defineHistogram: () => { throw new Error('cannot define either'); } };
+      const fanned = fiberWith({ metrics: user, preset: 'none', middleware: [metrics({ buckets: { latency_ms: [60_000] } })] });
+      await expect(fanned.chat({ messages: 'hi' })).resolves.toMatchObject({ finishReason: 'stop' });
+      expect(await drain(fanned.chatStream({ messages: 'hi' }))).toBeNull();
+      expect(user.records.filter((r) => r.name === 'request_count')).toHaveLength(2);
+      expect(histograms(fanned.metrics.snapshot(), 'latency_ms')[0]!.buckets).toEqual([{ le: 60_000, count: 2 }]);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([
+        expect.stringContaining('cannot define'),
+        expect.stringContaining('cannot define either'),
+      ]);
     } finally {
       warn.mockRestore();
     }
