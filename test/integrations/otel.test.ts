@@ -1,4 +1,5 @@
-import { propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { AbortError, BadRequestError, ConfigError, StreamError } from '../../src
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
 import { otel, type OtelOptions } from '../../src/integrations/otel.js';
 import { redaction } from '../../middleware/redaction.js';
+import { defineMiddleware } from '../../src/compose.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { FiberContext, Middleware } from '../../src/types.js';
 import { collect, recordingLogger, rejectionOf, retryLogs, trackHandles, type HandleTracker } from '../helpers/core.js';
@@ -279,6 +281,78 @@ describe('otel(): spans', () => {
     const result = await fiber.chat({ messages: 'hi' });
     expect(result.text).toContain('hi');
     expect(logger.calls.some((c) => c.level === 'warn' && c.message?.startsWith('otel:'))).toBe(true);
+  });
+});
+
+describe('otel(): with a context manager (as NodeSDK registers one)', () => {
+  let manager: AsyncLocalStorageContextManager;
+  beforeEach(() => {
+    manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+  });
+  afterEach(() => {
+    context.disable();
+  });
+
+  it('parents the call span to the caller\'s active span and makes each attempt span active inside', async () => {
+    const tracer = h.tracerProvider.getTracer('my-app');
+    // A middleware of the user's, inside otel(): its spans nest under the attempt span through the active context.
+    const inner = defineMiddleware({
+      name: 'user-span',
+      scope: 'attempt',
+      async handle(_ctx, next) {
+        const span = tracer.startSpan('user work');
+        try { await next(); } finally { span.end(); }
+      },
+    });
+    emu.script({ status: 503, retryAfterMs: '1' });
+    emu.script({ text: 'ok' });
+    const fiber = tracedFiber();
+    fiber.use(inner);
+    await tracer.startActiveSpan('handle request', async (parent) => {
+      await fiber.chat({ messages: 'hi' });
+      parent.end();
+    });
+    emu.script({ chunks: ['a', 'b'] });
+    await tracer.startActiveSpan('handle stream', async (parent) => {
+      const stream = fiber.chatStream({ messages: 'hi' });
+      await collect(stream);
+      parent.end();
+    });
+
+    const byName = (n: string) => h.spans().filter((s) => s.name === n);
+    const [chatParent] = byName('handle request');
+    const [streamParent] = byName('handle stream');
+    const calls = callSpans();
+    expect(calls).toHaveLength(2);
+    const chatCall = calls.find((c) => c.attributes['gen_ai.request.stream'] === false)!;
+    const streamCall = calls.find((c) => c.attributes['gen_ai.request.stream'] === true)!;
+    expect(chatCall.parentSpanContext?.spanId).toBe(chatParent!.spanContext().spanId);
+    expect(streamCall.parentSpanContext?.spanId).toBe(streamParent!.spanContext().spanId);
+    expect(chatCall.spanContext().traceId).toBe(chatParent!.spanContext().traceId);
+
+    const attempts = h.spans().filter((s) => / attempt \d+$/.test(s.name));
+    expect(attempts).toHaveLength(3);
+    const userSpans = byName('user work');
+    expect(userSpans).toHaveLength(3);
+    // each user span sits under its own attempt span
+    expect(new Set(userSpans.map((u) => u.parentSpanContext?.spanId))).toEqual(new Set(attempts.map((a) => a.spanContext().spanId)));
+    // and each attempt span under its call span: two attempts for the chat (503, then 200), one for the stream
+    const parentOf = (a: ReadableSpan) => a.parentSpanContext?.spanId;
+    expect(attempts.filter((a) => parentOf(a) === chatCall.spanContext().spanId)).toHaveLength(2);
+    expect(attempts.filter((a) => parentOf(a) === streamCall.spanContext().spanId)).toHaveLength(1);
+  });
+
+  it('leaves the caller\'s context as it was after the call', async () => {
+    const tracer = h.tracerProvider.getTracer('my-app');
+    emu.script({ text: 'ok' });
+    const fiber = tracedFiber();
+    await tracer.startActiveSpan('outer', async (outer) => {
+      await fiber.chat({ messages: 'hi' });
+      expect(trace.getActiveSpan()?.spanContext().spanId).toBe(outer.spanContext().spanId);
+      outer.end();
+    });
+    expect(trace.getActiveSpan()).toBeUndefined();
   });
 });
 
