@@ -6,7 +6,8 @@
  * the return value of `onData` (false pauses the socket, `resume()` restarts it when the consumer pulls again).
  * Why undici and why this level: `docs/adrs/0002-undici-transport.md`.
  */
-import { Agent } from 'undici';
+import type { Socket } from 'node:net';
+import { Agent, buildConnector, errors as undiciErrors } from 'undici';
 import type { CallContext } from './context.js';
 import {
   AbortError, ConfigError, ConnectionError, FiberError, ServerError, StreamError, TimeoutError, scrubSecrets, scrubValue,
@@ -38,6 +39,44 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'coo
 
 interface Target { origin: string; path: string }
 
+/**
+ * undici's connector, with the connect timeout kept here. undici runs its own on a timer wheel that ticks about
+ * once a second (a 200 ms `connectMs` fired after ~1 s), so its connector is built without one and a plain timer
+ * ends a handshake (TCP, and TLS for https) at `connectMs`, with undici's own `ConnectTimeoutError`.
+ */
+function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefined): buildConnector.connector {
+  const connect = buildConnector(lookup === undefined ? { timeout: 0 } : { timeout: 0, lookup: lookup as never });
+  return (options, callback) => {
+    let settled = false;
+    let socket: Socket | undefined;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      socket?.destroy();
+      callback(new undiciErrors.ConnectTimeoutError(`connect timed out after ${connectMs} ms (${options.hostname}:${options.port})`), null);
+    }, connectMs);
+    socket = connectSocket(connect, options, (err, s) => {
+      if (settled) {
+        s?.destroy();
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      if (err !== null) callback(err, null);
+      else callback(null, s!);
+    });
+  };
+}
+
+/** undici's connector returns the socket it opens (its type says void): the timer above destroys it. */
+function connectSocket(
+  connect: buildConnector.connector, options: buildConnector.Options, callback: (err: Error | null, s: Socket | null) => void,
+): Socket | undefined {
+  return (connect as unknown as (o: buildConnector.Options, cb: buildConnector.Callback) => Socket | undefined)(
+    options, callback as buildConnector.Callback,
+  );
+}
+
 export class Transport {
   private readonly agents = new Map<number, Agent>();
   private readonly targets = new Map<string, Target>();
@@ -59,9 +98,7 @@ export class Transport {
     }
     if (a === undefined) {
       if (this.closed) throw new ConnectionError('llm-fiber: the Fiber is closed', { code: 'closed' });
-      const connect = this.options.blockPrivateNetworks
-        ? { timeout: connectMs, lookup: guardedLookup as never }
-        : { timeout: connectMs };
+      const connect = timedConnector(connectMs, this.options.blockPrivateNetworks ? guardedLookup : undefined);
       a = new Agent({ connect, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
       this.agents.set(connectMs, a);
     }

@@ -8,7 +8,8 @@
  * Raw servers (`rawServer()`) are `node:net` servers on 127.0.0.1 port 0 that write exact bytes: for faults
  * `node:http` refuses to produce (garbage status lines, dribbled headers, cut chunked framing, invalid UTF-8).
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { expect, it } from 'vitest';
 import { FiberError } from '../../src/errors.js';
 import { Fiber, type FiberOptions } from '../../src/fiber.js';
@@ -157,6 +158,48 @@ export async function closedPort(): Promise<number> {
   const { port } = probe.address() as AddressInfo;
   await new Promise<void>((r) => probe.close(() => r()));
   return port;
+}
+
+/**
+ * A port whose TCP handshakes never complete: a listener in a child process that never accepts (its event loop is
+ * blocked), with a backlog of 1 that is filled first. Linux then drops further SYNs, so a connect hangs until the
+ * client gives up: the only way to stall the connect phase on loopback. `close()` kills the child and the sockets.
+ */
+export async function unacceptingPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', [
+    "const s = require('node:net').createServer();",
+    "s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {",
+    "  require('node:fs').writeSync(1, s.address().port + '\\n');",
+    '  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);', // never accept, never exit on its own
+    '});',
+  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    child.once('error', reject);
+  });
+  // Fill the accept queue: connect until one connection does not complete within 150 ms.
+  const sockets: Socket[] = [];
+  for (let i = 0; i < 16; i++) {
+    const s = connect(port, '127.0.0.1');
+    sockets.push(s);
+    s.on('error', () => {});
+    const done = await new Promise<boolean>((r) => {
+      const t = setTimeout(() => r(false), 150);
+      s.once('connect', () => { clearTimeout(t); r(true); });
+    });
+    if (!done) break;
+    if (i === 15) throw new Error('unacceptingPort: the accept queue never filled');
+  }
+  return {
+    port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      child.kill('SIGKILL');
+      child.stdout!.destroy();
+      await exited;
+    },
+  };
 }
 
 /** An HTTP/1.1 response head with the given status line and headers (CRLF framing, blank line included). */

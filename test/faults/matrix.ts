@@ -37,6 +37,12 @@ export const MATRIX: readonly FaultRow[] = [
     test: `${T}fails with TimeoutError headers when the server stalls before sending any response header`,
   },
   {
+    id: 'connect-stall',
+    fault: "The TCP handshake never completes (a listener that never accepts, its backlog full); `connectMs: 200`",
+    behaviour: "`TimeoutError` phase `'connect'` (retryable): 3 attempts of 200 ms each, no request sent; within the deadline",
+    test: `${T}fails with TimeoutError connect when the TCP handshake never completes`,
+  },
+  {
     id: 'stall-before-headers-total',
     fault: 'The server stalls before the headers on every attempt; only `totalMs: 200` is set',
     behaviour: "`TimeoutError` phase `'total'` at the deadline; never retried",

@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import { TimeoutError } from '../../src/errors.js';
 import { sseChunk } from '../helpers/core.js';
-import { anthropicOpening, chunk, expectWithin, faultSuite, head, logsOf, textOf, typesOf, TEST_KEY, TOTAL_MS, useEmulator, SSE_CHUNKED } from './kit.js';
+import { anthropicOpening, chunk, expectWithin, faultSuite, head, logsOf, textOf, typesOf, TEST_KEY, TOTAL_MS, unacceptingPort, useEmulator, SSE_CHUNKED } from './kit.js';
 
 const { fault, coversTheMatrix } = faultSuite('timeouts.test.ts');
 
@@ -21,6 +21,21 @@ fault('stall-before-headers', async (kit) => {
   expect(error).toMatchObject({ phase: 'headers', code: 'timeout_headers', retryable: true, attempts: 1 });
   expect(emu.requests).toHaveLength(1);
   expectWithin(ms, TOTAL_MS);
+});
+
+fault('connect-stall', async (kit) => {
+  const stalled = await unacceptingPort();
+  try {
+    const f = kit.fiber(`http://127.0.0.1:${stalled.port}/v1`, { timeouts: { connectMs: 200, totalMs: TOTAL_MS } });
+    const { error, ms } = await kit.failure(f.chat({ messages: 'hi' }));
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error).toMatchObject({ phase: 'connect', code: 'timeout_connect', retryable: true, attempts: 3 });
+    expect(error.message).toContain('connect timed out after 200 ms');
+    expect(ms).toBeGreaterThanOrEqual(3 * 200 - 50); // three attempts, each waited out
+    expectWithin(ms, TOTAL_MS);
+  } finally {
+    await stalled.close();
+  }
 });
 
 fault('stall-before-headers-total', async (kit) => {
