@@ -20,6 +20,7 @@
 import { defineMiddleware } from '../src/compose.js';
 import { ConfigError, type FiberError, toFiberError } from '../src/errors.js';
 import { mapStrings } from '../src/map-strings.js';
+import { modelForTelemetry } from '../src/context.js';
 import type {
   ChatMessage, ChatResult, ContentPart, FiberContext, LoggerLike, LogLevel, LogListener, Middleware, Next,
 } from '../src/types.js';
@@ -102,7 +103,7 @@ export function logging(options: LoggingOptions): Middleware {
     if (RANK[lvl] < min) return;
     const scrub = callScrubber(ctx, redact);
     const line: Record<string, unknown> = {
-      callId: ctx.id, provider: ctx.provider, model: ctx.model, idempotencyKey: ctx.idempotencyKey,
+      callId: ctx.id, provider: ctx.provider, model: modelForTelemetry(ctx, ctx.model), idempotencyKey: ctx.idempotencyKey,
     };
     if (data !== undefined) {
       for (const k of Object.keys(data)) {
@@ -117,7 +118,7 @@ export function logging(options: LoggingOptions): Middleware {
     if (infoOn) {
       const u = result.usage;
       const line: Record<string, unknown> = {
-        callId: ctx.id, kind: ctx.kind, provider: ctx.provider, model: ctx.model, status: 'ok',
+        callId: ctx.id, kind: ctx.kind, provider: ctx.provider, model: modelForTelemetry(ctx, ctx.model), status: 'ok',
         latencyMs: ms(result.latencyMs), ttfbMs: result.ttfbMs === null ? null : ms(result.ttfbMs),
         tokens: { prompt: u.prompt, completion: u.completion, total: u.total }, costUsd: u.costEstimate,
         attempts: result.attempts, idempotencyKey: ctx.idempotencyKey,
@@ -137,7 +138,7 @@ export function logging(options: LoggingOptions): Middleware {
     const lvl: LogLevel = closed ? 'info' : 'error';
     if (RANK[lvl] >= min) {
       const line: Record<string, unknown> = {
-        callId: ctx.id, kind: ctx.kind, provider: ctx.provider || err.provider, model: ctx.model || err.model,
+        callId: ctx.id, kind: ctx.kind, provider: ctx.provider || err.provider, model: modelForTelemetry(ctx, ctx.model || err.model),
         status: closed ? 'closed' : err.name,
       };
       if (!closed) {
@@ -228,7 +229,7 @@ function bodiesLine(ctx: FiberContext, result: ChatResult | null, scrub: (s: str
   const req = ctx.request as FiberContext['request'] | undefined;
   const request: Record<string, unknown> = {};
   if (req !== undefined) {
-    request.model = req.model;
+    request.model = modelForTelemetry(ctx, req.model);
     request.messages = req.messages.map((m) => messageBody(m, scrub));
     if (req.temperature !== undefined) request.temperature = req.temperature;
     if (req.maxTokens !== undefined) request.maxTokens = req.maxTokens;
@@ -237,7 +238,7 @@ function bodiesLine(ctx: FiberContext, result: ChatResult | null, scrub: (s: str
     if (req.toolChoice !== undefined) request.toolChoice = req.toolChoice;
   }
   const line: Record<string, unknown> = {
-    callId: ctx.id, provider: ctx.provider, model: ctx.model, idempotencyKey: ctx.idempotencyKey, request,
+    callId: ctx.id, provider: ctx.provider, model: modelForTelemetry(ctx, ctx.model), idempotencyKey: ctx.idempotencyKey, request,
   };
   if (result !== null) {
     const response: Record<string, unknown> = { text: scrub(result.text) };

@@ -6,7 +6,7 @@
  * the idle deadline. Content events only store a timestamp; the timer re-arms itself lazily when it fires early,
  * so a 20,000-chunk stream costs no timer work per chunk.
  */
-import { AbortError, FiberError, TimeoutError, type TimeoutPhase } from './errors.js';
+import { AbortError, FiberError, scrubSecrets, TimeoutError, type TimeoutPhase } from './errors.js';
 import type { Timeouts } from './timeouts.js';
 import type {
   ChatRequest, ChatResult, EventSource, FallbackPolicy, FiberContext, FiberState, LogListener, LogLevel, NormalizedRequest, RetryPolicy, StreamEvent,
@@ -31,6 +31,12 @@ export interface FiberRuntime {
 export function secretsOf(ctx: FiberContext): readonly string[] | undefined {
   const s = (ctx as Partial<CallContext>).runtime?.secrets;
   return s !== undefined && s.length > 0 ? s : undefined;
+}
+
+/** A model name for log lines and spans: the Fiber's keys in it (a key pasted into `model`) are replaced. */
+export function modelForTelemetry(ctx: FiberContext, model: string): string {
+  const secrets = secretsOf(ctx);
+  return secrets === undefined ? model : scrubSecrets(model, secrets);
 }
 
 /** Where `ctx.log()` goes after commit (the stream's delivery queue). */

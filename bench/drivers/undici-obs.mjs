@@ -112,6 +112,8 @@ export async function create({ baseURL, headers, model }) {
     const res = await context.with(s.attemptCtx, () => request(url, { method: 'POST', headers: hdrs, body: JSON.stringify(body) }));
     if (res.statusCode !== 200) {
       const t = await res.body.text();
+      s.attemptSpan.end();
+      s.callSpan.end();
       throw new Error(`HTTP ${res.statusCode}: ${t.slice(0, 200)}`);
     }
     return res.body;
@@ -136,11 +138,11 @@ export async function create({ baseURL, headers, model }) {
       let id = null;
       for await (const chunk of body) {
         buf += chunk;
-        let start = 0;
+        let from = 0;
         let idx;
-        while ((idx = buf.indexOf('\n\n', start)) !== -1) {
-          const ev = buf.slice(start, idx);
-          start = idx + 2;
+        while ((idx = buf.indexOf('\n\n', from)) !== -1) {
+          const ev = buf.slice(from, idx);
+          from = idx + 2;
           for (const line of ev.split('\n')) {
             if (!line.startsWith('data: ')) continue;
             const data = line.slice(6);
@@ -156,7 +158,7 @@ export async function create({ baseURL, headers, model }) {
             }
           }
         }
-        buf = buf.slice(start);
+        buf = buf.slice(from);
       }
       finish(s, { id, model, usage, finish: 'stop' }, ttfbMs ?? 0);
       return text;

@@ -17,8 +17,8 @@ import type {
   Attributes, Context, Counter, Histogram, Meter, MeterProvider, Span, Tracer, TracerProvider,
 } from '@opentelemetry/api';
 import { defineMiddleware } from '../compose.js';
-import { AbortError, ConfigError, type FiberError, scrubSecrets, toFiberError } from '../errors.js';
-import { secretsOf } from '../context.js';
+import { AbortError, ConfigError, type FiberError, toFiberError } from '../errors.js';
+import { modelForTelemetry } from '../context.js';
 import { callScrubber } from '../../middleware/redaction.js';
 import { loadPeer } from '../load-peer.js';
 import { mapStrings } from '../map-strings.js';
@@ -38,7 +38,8 @@ export interface OtelOptions {
   meter?: Meter;
   /**
    * Record the prompt and the completion on the call span as `gen_ai.input.messages` / `gen_ai.output.messages`
-   * (JSON strings in the conventions' message schema). Off by default: content is sensitive. Headers are never
+   * (JSON strings in the conventions' message schema). Off by default: content is sensitive. Text is redacted (the
+   * call's `redaction()` patterns, or their defaults, and the Fiber's keys) before it is cut. Headers are never
    * recorded; binary parts (`data`) are recorded by media type only.
    * @default false
    */
@@ -151,14 +152,16 @@ const stateOf = (ctx: FiberContext): CallState | undefined => ctx.state.otel as 
  * `gen_ai.usage.reasoning.output_tokens` (when reported); streams add `gen_ai.response.time_to_first_chunk` (s).
  * Ours: `llm_fiber.attempts`, `llm_fiber.idempotency_key`, `llm_fiber.cached`, `llm_fiber.ttfb_ms` (streams: ms
  * to the first content event), `llm_fiber.usage.cost_usd` (when a price is known), `llm_fiber.metadata.<key>` per
- * `metadata` entry. On failure: status ERROR, `error.type` = the error class (`BadRequestError`),
+ * `metadata` entry (redacted, and set when the call ends, so samplers do not see it). On failure: status ERROR with
+ * the redacted message, `error.type` = the error class (`BadRequestError`),
  * `llm_fiber.error.code`, `http.response.status_code` when the error carries one. A consumer leaving a `for await`
  * loop early is a cancellation, not a failure: `llm_fiber.consumer_closed` = true, status left unset.
  * Events: `llm_fiber.first_chunk` (streams, stamped when the first content event arrived, with `llm_fiber.ttfb_ms`);
  * `llm_fiber.retry` per retry (`llm_fiber.attempt` that failed, `llm_fiber.retry.delay_ms`, `llm_fiber.retry.reason`,
  * `llm_fiber.retry.server_requested`, `error.type`, `http.response.status_code`, `llm_fiber.error.code`);
  * `llm_fiber.retry_skipped` when a retry was not made because its wait would pass the deadline.
- * With `captureContent`: `gen_ai.input.messages`, `gen_ai.output.messages` (JSON strings, message text capped).
+ * With `captureContent`: `gen_ai.input.messages`, `gen_ai.output.messages` (JSON strings, message text redacted,
+ * then capped).
  *
  * **Attempt spans** `chat {model} attempt {n}` (kind INTERNAL, so an HTTP instrumentation's CLIENT span can sit
  * below it), children of the call span: `llm_fiber.attempt`, `gen_ai.operation.name`, `gen_ai.provider.name`,
@@ -243,7 +246,7 @@ export function otel(options: OtelOptions = {}): Middleware {
     st.ended = true;
     const span = st.span;
     const u = result.usage;
-    const responseModel = safeModel(ctx, result.model);
+    const responseModel = modelForTelemetry(ctx, result.model);
     const ttfbMs = ctx.kind === 'stream' ? result.ttfbMs : null;
     // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
     if (span.isRecording()) {
@@ -293,24 +296,26 @@ export function otel(options: OtelOptions = {}): Middleware {
     const latencyMs = performance.now() - ctx.timing.startedAt;
     const attempts = Math.max(err.attempts || ctx.attempt, 1);
     const closed = err instanceof AbortError && err.code === 'consumer_closed';
-    const a: Attributes = { 'llm_fiber.attempts': attempts };
-    if (closed) {
-      a['llm_fiber.consumer_closed'] = true;
-    } else {
-      a['error.type'] = err.name;
-      if (err.code) a['llm_fiber.error.code'] = err.code;
-      if (err.status !== undefined) a['http.response.status_code'] = err.status;
-    }
-    const ttfbMs = ctx.kind === 'stream' ? ctx.timing.ttfbMs : null;
-    if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
-    // The core keeps the Fiber's keys out of error messages; what a provider echoes (an e-mail in a 400) is ours.
     const scrub = callScrubber(ctx);
-    addMetadata(a, ctx, scrub, metaKey);
-    if (capture) {
-      const input = inputMessages(ctx, maxContentChars, scrub);
-      if (input !== null) a['gen_ai.input.messages'] = input;
+    const ttfbMs = ctx.kind === 'stream' ? ctx.timing.ttfbMs : null;
+    // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
+    if (span.isRecording()) {
+      const a: Attributes = { 'llm_fiber.attempts': attempts };
+      if (closed) {
+        a['llm_fiber.consumer_closed'] = true;
+      } else {
+        a['error.type'] = err.name;
+        if (err.code) a['llm_fiber.error.code'] = err.code;
+        if (err.status !== undefined) a['http.response.status_code'] = err.status;
+      }
+      if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
+      addMetadata(a, ctx, scrub, metaKey);
+      if (capture) {
+        const input = inputMessages(ctx, maxContentChars, scrub);
+        if (input !== null) a['gen_ai.input.messages'] = input;
+      }
+      span.setAttributes(a);
     }
-    span.setAttributes(a);
     if (!closed) span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(scrub(err.message)) });
     if (st.attemptSpan !== null) {
       if (!closed) failSpan(r, st.attemptSpan, err, scrub);
@@ -511,7 +516,8 @@ function startCall(r: Runtime, ctx: FiberContext, seriesOf: (system: string, mod
     series: seriesOf(system, model),
     attemptSpan: null,
     ended: false,
-    output: ctx.kind === 'stream' ? '' : null,
+    // Content capture collects a stream's text here; a span the sampler dropped collects nothing.
+    output: ctx.kind === 'stream' && span.isRecording() ? '' : null,
   };
 }
 
@@ -565,14 +571,10 @@ function traceHeaders(api: Api, attemptCtx: Context, span: Span): Record<string,
 }
 
 function modelOf(ctx: FiberContext): string {
-  return safeModel(ctx, ctx.model || (ctx.request as FiberContext['request'] | undefined)?.model || ctx.input.model || 'unknown');
+  return modelForTelemetry(ctx, ctx.model || (ctx.request as FiberContext['request'] | undefined)?.model || ctx.input.model || 'unknown');
 }
 
-/** A model name for span and metric attributes: one holding one of the Fiber's keys is never exported as is. */
-function safeModel(ctx: FiberContext, model: string): string {
-  const secrets = secretsOf(ctx);
-  return secrets === undefined ? model : scrubSecrets(model, secrets);
-}
+
 
 function providerName(provider: string): string {
   return PROVIDER_NAMES[provider] ?? (provider || 'unknown');
@@ -598,19 +600,32 @@ interface RetryLog {
 /** A shared character budget for the text of one attribute. */
 interface Budget { left: number }
 
+/**
+ * Past the kept part, a match cannot reach back into it by more than this: `redaction()`'s default longest match.
+ * Only the kept part plus this margin is redacted, so a long history costs what the attribute keeps, not its size.
+ */
+const REDACT_MARGIN = 256;
+const TRUNCATED = '…[truncated]';
+/** Tool arguments nested deeper than this are recorded as a marker, never unredacted. */
+const ARGUMENT_WALK = { maxDepth: 32, tooDeep: () => '[too deep]' };
+
 /** Redacted first, then cut: a cut never leaves half of a match that redaction would have caught whole. */
 function clip(raw: string, b: Budget, scrub: (text: string) => string): string {
-  const text = scrub(raw);
+  if (b.left <= 0) return TRUNCATED;
+  const window = b.left + REDACT_MARGIN;
+  let text = scrub(raw.length > window ? raw.slice(0, window) : raw);
+  // Replacements shorter than what they replace can bring a cut window under the budget: then redact it all.
+  if (raw.length > window && text.length <= b.left) text = scrub(raw);
   if (text.length <= b.left) { b.left -= text.length; return text; }
-  const keep = Math.max(0, b.left);
+  const keep = b.left;
   b.left = 0;
-  return text.slice(0, keep) + '…[truncated]';
+  return text.slice(0, keep) + TRUNCATED;
 }
 
 /** Tool arguments: kept as they are (objects stay objects) when they fit, as a redacted, cut string when not. */
 function clipValue(v: unknown, b: Budget, scrub: (text: string) => string): unknown {
   const s = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
-  if (s.length <= b.left) { b.left -= s.length; return mapStrings(v, scrub, { maxDepth: 32 }); }
+  if (s.length <= b.left) { b.left -= s.length; return mapStrings(v, scrub, ARGUMENT_WALK); }
   return clip(s, b, scrub);
 }
 

@@ -467,6 +467,24 @@ describe('otel(): content capture', () => {
     for (const s of attemptSpans()) expect(s.status.message).toContain('[redacted]');
   });
 
+  it('redacts captured tool arguments however deeply they nest', async () => {
+    const email = 'canary.person@example.com';
+    let args: Record<string, unknown> = { email, key: CANARY };
+    for (let i = 0; i < 40; i++) args = { d: args };
+    emu.script({ text: 'ok' });
+    await tracedFiber({ captureContent: true }).chat({
+      messages: [
+        { role: 'user', content: 'look it up' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'call_1', name: 'lookup', arguments: args }] },
+        { role: 'tool', toolCallId: 'call_1', content: 'found' },
+      ],
+    });
+    const input = String(theCallSpan().attributes['gen_ai.input.messages']);
+    expect(input).toContain('lookup');
+    expect(input).not.toContain(email);
+    expect(input).not.toContain(CANARY);
+  });
+
   it('bounds the captured content', async () => {
     emu.script({ text: 'ok' });
     await tracedFiber({ captureContent: true, maxContentChars: 100 }).chat({ messages: 'x'.repeat(100_000) });
@@ -547,9 +565,12 @@ describe('otel(): sampling and series', () => {
     const s = fiber.chatStream({ messages: 'hi' });
     await collect(s);
     await s.result();
+    emu.script({ status: 400 });
+    await rejectionOf(fiber.chat({ messages: 'hi' }));
     expect(exporter.getFinishedSpans()).toEqual([]);
     const m = await h.metrics();
-    expect(points(m, 'llm_fiber.request_count').reduce((n, p) => n + sumOf(p.value), 0)).toBe(2);
+    expect(points(m, 'llm_fiber.request_count').reduce((n, p) => n + sumOf(p.value), 0)).toBe(3);
+    expect(points(m, 'llm_fiber.error_count').map((p) => p.attributes['error.type'])).toEqual(['BadRequestError']);
     const tokens = points(m, 'gen_ai.client.token.usage');
     expect(tokens.filter((p) => p.attributes['gen_ai.token.type'] === 'input').reduce((n, p) => n + sumOf(p.value), 0)).toBe(7);
     await tracerProvider.shutdown();

@@ -367,6 +367,19 @@ describe('cost when off', () => {
 });
 
 describe('canary', () => {
+  it('keeps the Fiber\'s key out of the model field, whatever the key looks like', async () => {
+    const key = 'plainsecretvalue12345';
+    const log = capturePino('debug');
+    const keyed = fiberWith([logging({ logger: log.logger, bodies: true })], { apiKeys: { openai: key } });
+    emu.script({ text: 'fine' });
+    await keyed.chat({ model: `gpt-4o-mini-${key}`, messages: 'hi' });
+    emu.script({ status: 400 });
+    await rejectionOf(keyed.chat({ model: `gpt-4o-mini-${key}`, messages: 'hi' }));
+    expect(log.lines.length).toBeGreaterThanOrEqual(4);
+    expect(log.text()).not.toContain(key);
+    expect(log.records().filter((r) => r.msg === CALL_MESSAGE).map((r) => r.model)).toEqual(['gpt-4o-mini-[redacted]', 'gpt-4o-mini-[redacted]']);
+  });
+
   it('never writes the canary key or e-mail, whatever the call did', async () => {
     const { fiber, log } = logged({ bodies: true });
     emu.script({ status: 429, errorMessage: `Rate limited for ${CANARY_EMAIL} with key ${CANARY_KEY}` });
