@@ -189,18 +189,11 @@ describe('ConnectionError', () => {
     expectOneFailure(fiber, 'ConnectionError', 2);
   });
 
-  it('a net server that resets each socket on the first request bytes → 3 attempts, retry_count 2', async () => {
-    const srv = await netServer((socket) => socket.resetAndDestroy());
-    servers.push(srv);
-    const fiber = urlFiber(srv.url);
-    const err = await rejectionOf(fiber.chat({ messages: 'hi' }));
-    expect(err).toMatchObject({ name: 'ConnectionError', retryable: true, attempts: 3 });
-    expect(srv.connections).toBe(3);
-    expectOneFailure(fiber, 'ConnectionError', 2);
-  });
-
-  it('a net server that closes each socket cleanly without answering → 3 attempts, retry_count 2', async () => {
-    const srv = await netServer((socket) => socket.end());
+  it.each([
+    ['resets each socket on the first request bytes', (socket: Socket) => socket.resetAndDestroy()],
+    ['closes each socket cleanly without answering', (socket: Socket) => socket.end()],
+  ] as const)('a net server that %s → 3 attempts, retry_count 2', async (_what, onData) => {
+    const srv = await netServer(onData);
     servers.push(srv);
     const fiber = urlFiber(srv.url);
     const err = await rejectionOf(fiber.chat({ messages: 'hi' }));
