@@ -20,5 +20,5 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   treeshake: true,
-  external: ['undici', '@opentelemetry/api', 'hot-shots', 'pino', 'js-tiktoken', 'redis', 'ioredis', 'zod'],
+  external: [/^undici(\/|$)/, '@opentelemetry/api', 'hot-shots', 'pino', 'js-tiktoken', 'redis', 'ioredis', 'zod'],
 });

@@ -7,7 +7,8 @@
  * Why undici and why this level: `docs/adrs/0002-undici-transport.md`.
  */
 import type { Socket } from 'node:net';
-import { Agent, buildConnector, errors as undiciErrors } from 'undici';
+import type { buildConnector as BuildConnector } from 'undici';
+import { Agent, buildConnector, errors as undiciErrors } from './undici.js';
 import type { CallContext } from './context.js';
 import {
   AbortError, ConfigError, ConnectionError, FiberError, ServerError, StreamError, TimeoutError, scrubSecrets, scrubValue,
@@ -44,7 +45,7 @@ interface Target { origin: string; path: string }
  * once a second (a 200 ms `connectMs` fired after ~1 s), so its connector is built without one and a plain timer
  * ends a handshake (TCP, and TLS for https) at `connectMs`, with undici's own `ConnectTimeoutError`.
  */
-function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefined): buildConnector.connector {
+function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefined): BuildConnector.connector {
   const connect = buildConnector(lookup === undefined ? { timeout: 0 } : { timeout: 0, lookup: lookup as never });
   return (options, callback) => {
     let settled = false;
@@ -70,10 +71,10 @@ function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefi
 
 /** undici's connector returns the socket it opens (its type says void): the timer above destroys it. */
 function connectSocket(
-  connect: buildConnector.connector, options: buildConnector.Options, callback: (err: Error | null, s: Socket | null) => void,
+  connect: BuildConnector.connector, options: BuildConnector.Options, callback: (err: Error | null, s: Socket | null) => void,
 ): Socket | undefined {
-  return (connect as unknown as (o: buildConnector.Options, cb: buildConnector.Callback) => Socket | undefined)(
-    options, callback as buildConnector.Callback,
+  return (connect as unknown as (o: BuildConnector.Options, cb: BuildConnector.Callback) => Socket | undefined)(
+    options, callback as BuildConnector.Callback,
   );
 }
 
