@@ -129,9 +129,11 @@ describe("phase 'first_event'", () => {
   });
 
   it('counts first_event from the request, not from the headers', async () => {
-    emu.script({ stallAfterHeadersMs: 3_000 });
+    // Matched on its own text: an attempt the previous test's deadline cut can reach the emulator after the reset,
+    // and must not take this rule.
+    emu.script({ stallAfterHeadersMs: 3_000, match: (r) => JSON.stringify(r.body).includes('from-the-request') });
     const f = fiberWith({ retry: false, timeouts: { firstEventMs: 60 } });
-    const { error } = await collect(f.chatStream({ messages: 'hi' }));
+    const { error } = await collect(f.chatStream({ messages: 'from-the-request' }));
     expect(error).toBeInstanceOf(TimeoutError);
     expect((error as TimeoutError).phase).toBe('first_event');
   });
