@@ -138,7 +138,7 @@ export function logging(options: LoggingOptions): Middleware {
     const lvl: LogLevel = closed ? 'info' : 'error';
     if (RANK[lvl] >= min) {
       const line: Record<string, unknown> = {
-        callId: ctx.id, kind: ctx.kind, provider: ctx.provider || err.provider, model: modelForTelemetry(ctx, ctx.model || err.model),
+        callId: ctx.id, kind: ctx.kind, provider: ctx.provider || err.provider || 'unknown', model: modelForTelemetry(ctx, ctx.model || err.model || 'unknown'),
         status: closed ? 'closed' : err.name,
       };
       if (!closed) {
@@ -150,7 +150,8 @@ export function logging(options: LoggingOptions): Middleware {
       }
       line.latencyMs = ms(performance.now() - ctx.timing.startedAt);
       line.ttfbMs = ctx.timing.ttfbMs === null ? null : ms(ctx.timing.ttfbMs);
-      line.attempts = err.attempts > 0 ? err.attempts : Math.max(1, ctx.attempt);
+      // 0 for a call refused before any attempt (bad input, a closed Fiber).
+      line.attempts = err.attempts > 0 ? err.attempts : ctx.attempt;
       line.idempotencyKey = ctx.idempotencyKey;
       // The core scrubs the Fiber's keys from error messages; patterns (e-mails echoed in a 400) are ours.
       if (!closed) line.errorMessage = callScrubber(ctx, redact)(err.message);

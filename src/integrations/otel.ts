@@ -248,36 +248,41 @@ export function otel(options: OtelOptions = {}): Middleware {
     const u = result.usage;
     const responseModel = modelForTelemetry(ctx, result.model);
     const ttfbMs = ctx.kind === 'stream' ? result.ttfbMs : null;
-    // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
-    if (span.isRecording()) {
-      const a: Attributes = {
-        'gen_ai.response.model': responseModel,
-        'gen_ai.response.finish_reasons': [result.finishReason],
-        'gen_ai.usage.input_tokens': u.prompt,
-        'gen_ai.usage.output_tokens': u.completion,
-        'llm_fiber.attempts': result.attempts,
-        'llm_fiber.cached': result.cached,
-      };
-      if (result.id) a['gen_ai.response.id'] = result.id;
-      if (u.cachedPrompt !== undefined) a['gen_ai.usage.cache_read.input_tokens'] = u.cachedPrompt;
-      if (u.cacheWrite !== undefined) a['gen_ai.usage.cache_creation.input_tokens'] = u.cacheWrite;
-      if (u.reasoning !== undefined) a['gen_ai.usage.reasoning.output_tokens'] = u.reasoning;
-      if (u.costEstimate !== null) a['llm_fiber.usage.cost_usd'] = u.costEstimate;
-      if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
-      // Most calls carry no metadata and capture nothing: then no scrubber is built.
-      if (capture || hasEntries(ctx.metadata)) {
-        const scrub = callScrubber(ctx);
-        addMetadata(a, ctx, scrub, metaKey);
-        if (capture) {
-          const input = inputMessages(ctx, maxContentChars, scrub);
-          if (input !== null) a['gen_ai.input.messages'] = input;
-          a['gen_ai.output.messages'] = outputMessages(result, st.output, maxContentChars, scrub);
+    // Span work first, guarded on its own: a span processor that throws must not cost the call its metrics.
+    guarded(ctx, 'call span', () => {
+      // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
+      if (span.isRecording()) {
+        const a: Attributes = {
+          'gen_ai.response.model': responseModel,
+          'gen_ai.response.finish_reasons': [result.finishReason],
+          'gen_ai.usage.input_tokens': u.prompt,
+          'gen_ai.usage.output_tokens': u.completion,
+          'llm_fiber.attempts': result.attempts,
+          'llm_fiber.cached': result.cached,
+        };
+        if (result.id) a['gen_ai.response.id'] = result.id;
+        if (u.cachedPrompt !== undefined) a['gen_ai.usage.cache_read.input_tokens'] = u.cachedPrompt;
+        if (u.cacheWrite !== undefined) a['gen_ai.usage.cache_creation.input_tokens'] = u.cacheWrite;
+        if (u.reasoning !== undefined) a['gen_ai.usage.reasoning.output_tokens'] = u.reasoning;
+        if (u.costEstimate !== null) a['llm_fiber.usage.cost_usd'] = u.costEstimate;
+        if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
+        // Most calls carry no metadata and capture nothing: then no scrubber is built.
+        if (capture || hasEntries(ctx.metadata)) {
+          const scrub = callScrubber(ctx);
+          addMetadata(a, ctx, scrub, metaKey);
+          if (capture) {
+            const input = inputMessages(ctx, maxContentChars, scrub);
+            if (input !== null) a['gen_ai.input.messages'] = input;
+            a['gen_ai.output.messages'] = outputMessages(result, st.output, maxContentChars, scrub);
+          }
         }
+        span.setAttributes(a);
       }
-      span.setAttributes(a);
-    }
-    if (st.attemptSpan !== null) { st.attemptSpan.end(); st.attemptSpan = null; }
-    span.end();
+      const attempt = st.attemptSpan;
+      st.attemptSpan = null;
+      if (attempt !== null) guarded(ctx, 'attempt span', () => attempt.end());
+      span.end();
+    });
 
     const ok = st.series.ok(responseModel);
     r.duration.record(result.latencyMs / 1000, ok.attrs);
@@ -298,31 +303,36 @@ export function otel(options: OtelOptions = {}): Middleware {
     const closed = err instanceof AbortError && err.code === 'consumer_closed';
     const scrub = callScrubber(ctx);
     const ttfbMs = ctx.kind === 'stream' ? ctx.timing.ttfbMs : null;
-    // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
-    if (span.isRecording()) {
-      const a: Attributes = { 'llm_fiber.attempts': attempts };
-      if (closed) {
-        a['llm_fiber.consumer_closed'] = true;
-      } else {
-        a['error.type'] = err.name;
-        if (err.code) a['llm_fiber.error.code'] = err.code;
-        if (err.status !== undefined) a['http.response.status_code'] = err.status;
+    guarded(ctx, 'call span', () => {
+      // A span the sampler dropped records nothing: skip building its attributes (and the content capture).
+      if (span.isRecording()) {
+        const a: Attributes = { 'llm_fiber.attempts': attempts };
+        if (closed) {
+          a['llm_fiber.consumer_closed'] = true;
+        } else {
+          a['error.type'] = err.name;
+          if (err.code) a['llm_fiber.error.code'] = err.code;
+          if (err.status !== undefined) a['http.response.status_code'] = err.status;
+        }
+        if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
+        addMetadata(a, ctx, scrub, metaKey);
+        if (capture) {
+          const input = inputMessages(ctx, maxContentChars, scrub);
+          if (input !== null) a['gen_ai.input.messages'] = input;
+        }
+        span.setAttributes(a);
       }
-      if (ttfbMs !== null) firstChunk(span, a, ctx, ttfbMs);
-      addMetadata(a, ctx, scrub, metaKey);
-      if (capture) {
-        const input = inputMessages(ctx, maxContentChars, scrub);
-        if (input !== null) a['gen_ai.input.messages'] = input;
-      }
-      span.setAttributes(a);
-    }
-    if (!closed) span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(scrub(err.message)) });
-    if (st.attemptSpan !== null) {
-      if (!closed) failSpan(r, st.attemptSpan, err, scrub);
-      st.attemptSpan.end();
+      if (!closed) span.setStatus({ code: r.api.SpanStatusCode.ERROR, message: clipStatus(scrub(err.message)) });
+      const attempt = st.attemptSpan;
       st.attemptSpan = null;
-    }
-    span.end();
+      if (attempt !== null) {
+        guarded(ctx, 'attempt span', () => {
+          if (!closed) failSpan(r, attempt, err, scrub);
+          attempt.end();
+        });
+      }
+      span.end();
+    });
 
     const errorType = closed ? undefined : err.name;
     const failed = errorType === undefined ? st.series.base : st.series.error(errorType);
@@ -369,7 +379,11 @@ export function otel(options: OtelOptions = {}): Middleware {
     // The attempt loop tags its records: `retry` (a retry follows) or `retry_skipped` (the deadline or the retry
     // budget ruled it out).
     if (d.kind === 'retry_skipped' && (d as { budget?: boolean }).budget === true) a['llm_fiber.retry.budget_exhausted'] = true;
-    st.span.addEvent(d.kind === 'retry_skipped' ? 'llm_fiber.retry_skipped' : 'llm_fiber.retry', a);
+    try {
+      st.span.addEvent(d.kind === 'retry_skipped' ? 'llm_fiber.retry_skipped' : 'llm_fiber.retry', a);
+    } catch {
+      // a broken span implementation: the retry is still in the logs and the metrics
+    }
   };
 
   // -- the two parts --------------------------------------------------------------------------------------------
@@ -427,32 +441,41 @@ export function otel(options: OtelOptions = {}): Middleware {
       const st = stateOf(ctx);
       const r = rt;
       if (st === undefined || st.ended || r === null) return next();
-      const model = modelOf(ctx);
-      const span = r.tracer.startSpan(`chat ${model} attempt ${ctx.attempt}`, {
-        kind: r.api.SpanKind.INTERNAL,
-        attributes: {
-          'gen_ai.operation.name': 'chat',
-          'gen_ai.provider.name': providerName(ctx.provider),
-          'gen_ai.request.model': model,
-          'llm_fiber.attempt': ctx.attempt,
-        },
-      }, st.spanCtx);
-      const attemptCtx = r.api.trace.setSpan(st.spanCtx, span);
-      if (propagate) {
-        const carrier = traceHeaders(r.api, attemptCtx, span);
-        // Per attempt, on a fresh object: the caller's headers are never touched.
-        if (carrier !== null) ctx.request = { ...ctx.request, headers: { ...ctx.request.headers, ...carrier } };
+      let span: Span;
+      let attemptCtx: Context;
+      try {
+        const model = modelOf(ctx);
+        span = r.tracer.startSpan(`chat ${model} attempt ${ctx.attempt}`, {
+          kind: r.api.SpanKind.INTERNAL,
+          attributes: {
+            'gen_ai.operation.name': 'chat',
+            'gen_ai.provider.name': providerName(ctx.provider),
+            'gen_ai.request.model': model,
+            'llm_fiber.attempt': ctx.attempt,
+          },
+        }, st.spanCtx);
+        attemptCtx = r.api.trace.setSpan(st.spanCtx, span);
+        if (propagate) {
+          const carrier = traceHeaders(r.api, attemptCtx, span);
+          // Per attempt, on a fresh object: the caller's headers are never touched.
+          if (carrier !== null) ctx.request = { ...ctx.request, headers: { ...ctx.request.headers, ...carrier } };
+        }
+      } catch (e) {
+        ctx.log('warn', 'otel: could not start the attempt span', { error: e instanceof Error ? e.name : 'unknown' });
+        return next();
       }
       try {
         await r.api.context.with(attemptCtx, next);
       } catch (e) {
-        failSpan(r, span, toFiberError(e), callScrubber(ctx));
-        span.end();
+        guarded(ctx, 'attempt span', () => {
+          failSpan(r, span, toFiberError(e), callScrubber(ctx));
+          span.end();
+        });
         throw e;
       }
       // A stream's attempt goes on delivering after next() resolves; the call part ends it with the stream.
       if (ctx.kind === 'stream' && ctx.source !== undefined && !st.ended) st.attemptSpan = span;
-      else span.end();
+      else guarded(ctx, 'attempt span', () => span.end());
     },
   });
 
@@ -509,7 +532,14 @@ function startCall(r: Runtime, ctx: FiberContext, seriesOf: (system: string, mod
     if (req.stop !== undefined && req.stop.length > 0) a['gen_ai.request.stop_sequences'] = req.stop;
   }
   const parent = r.api.context.active();
-  const span = r.tracer.startSpan(`chat ${model}`, { kind: r.api.SpanKind.CLIENT, attributes: a, startTime: ctx.timing.startedAt }, parent);
+  let span: Span;
+  try {
+    span = r.tracer.startSpan(`chat ${model}`, { kind: r.api.SpanKind.CLIENT, attributes: a, startTime: ctx.timing.startedAt }, parent);
+  } catch (e) {
+    // A span processor that throws in onStart (or a broken tracer): the call goes on untraced, metrics still count it.
+    ctx.log('warn', 'otel: could not start the call span', { error: e instanceof Error ? e.name : 'unknown' });
+    span = r.api.trace.wrapSpanContext(r.api.INVALID_SPAN_CONTEXT);
+  }
   return {
     span,
     spanCtx: r.api.trace.setSpan(parent, span),
@@ -659,7 +689,8 @@ function inputMessages(ctx: FiberContext, maxChars: number, scrub: (text: string
   const msgs = req.messages;
   const b: Budget = { left: maxChars };
   const out: Array<Record<string, unknown>> = [];
-  for (let i = msgs.length - 1; i >= 0 && out.length < MAX_CAPTURED_MESSAGES; i--) {
+  // Older messages are left out once the budget is spent, not recorded as empty placeholders.
+  for (let i = msgs.length - 1; i >= 0 && out.length < MAX_CAPTURED_MESSAGES && b.left > 0; i--) {
     const m = msgs[i]!;
     out.push({ role: m.role, parts: messageParts(m, b, scrub) });
   }

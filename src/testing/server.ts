@@ -84,8 +84,24 @@ function checkStatus(value: unknown, field: string): void {
   }
 }
 
+/** Every field of `EmulatorRule`: anything else in a rule is a typo (`retryAfterMS`), refused rather than ignored. */
+const RULE_KEY_LIST = [
+  'provider', 'match', 'times', 'text', 'model', 'chunks', 'toolCalls', 'usage', 'finishReason', 'reasoning',
+  'redactedThinking', 'cachedPrompt', 'cacheWrite', 'reasoningTokens', 'status', 'errorCode', 'errorMessage',
+  'retryAfter', 'retryAfterMs', 'headers', 'geminiRetryDelay', 'delayMs', 'stallAfterHeadersMs', 'chunkDelayMs',
+  'stallAfterEvents', 'pingOnly', 'pingIntervalMs', 'pingsBetweenEvents', 'dropAfterEvents', 'omitEndMarker',
+  'malformedJson', 'inStreamError', 'resetBeforeResponse', 'raw',
+] as const satisfies ReadonlyArray<keyof EmulatorRule>;
+const RULE_KEYS: ReadonlySet<string> = new Set(RULE_KEY_LIST);
+/** Compile-time check that the list above names every field of the rule type. */
+const everyRuleFieldListed: [Exclude<keyof EmulatorRule, (typeof RULE_KEY_LIST)[number]>] extends [never] ? true : false = true;
+void everyRuleFieldListed;
+
 function validateRule(rule: EmulatorRule): void {
   if (typeof rule !== 'object' || rule === null) throw new ConfigError('emulator: script() takes a rule object');
+  for (const k of Object.keys(rule)) {
+    if (!RULE_KEYS.has(k)) throw new ConfigError(`emulator: unknown rule field "${k}" (see docs/features/testing.md for the fields)`);
+  }
   if (rule.provider !== undefined && !(rule.provider in FORMATS)) {
     throw new ConfigError(`emulator: rule.provider must be 'openai', 'anthropic' or 'gemini'`);
   }

@@ -356,6 +356,29 @@ describe('otel(): with a context manager (as NodeSDK registers one)', () => {
   });
 });
 
+describe('otel(): a span processor that throws', () => {
+  it.each(['onStart', 'onEnd'] as const)('never fails a call when the processor throws in %s, and still records metrics', async (where) => {
+    const boom = { onStart() {}, onEnd() {}, forceFlush: async () => {}, shutdown: async () => {} } as Record<string, unknown>;
+    boom[where] = () => { throw new Error(`${where} boom`); };
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [boom as never] });
+    const logger = recordingLogger();
+    const fiber = tracedFiber({ tracerProvider }, { logger });
+    emu.script({ text: 'still fine' });
+    expect((await fiber.chat({ messages: 'hi' })).text).toBe('still fine');
+    emu.script({ chunks: ['a', 'b'] });
+    const s = fiber.chatStream({ messages: 'hi' });
+    const { error } = await collect(s);
+    expect(error).toBeNull();
+    expect((await s.result()).text).toBe('ab');
+    emu.script({ status: 400 });
+    expect(await rejectionOf(fiber.chat({ messages: 'hi' }))).toBeInstanceOf(BadRequestError);
+    expect(logger.calls.some((c) => c.level === 'warn' && /otel: could not/.test(c.message ?? ''))).toBe(true);
+    const m = await h.metrics();
+    expect(points(m, 'llm_fiber.request_count').reduce((n, p) => n + sumOf(p.value), 0)).toBe(3);
+    await tracerProvider.shutdown();
+  });
+});
+
 describe('otel(): trace context', () => {
   it('sends no traceparent unless propagateTraceContext is on', async () => {
     await tracedFiber().chat({ messages: 'hi' });
@@ -483,6 +506,17 @@ describe('otel(): content capture', () => {
     expect(input).toContain('lookup');
     expect(input).not.toContain(email);
     expect(input).not.toContain(CANARY);
+  });
+
+  it('leaves out older messages once the capture budget is spent, rather than recording empty ones', async () => {
+    emu.script({ text: 'ok' });
+    const history = Array.from({ length: 70 }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: `message number ${i} with some text` }));
+    history.push({ role: 'user', content: 'the newest question' });
+    await tracedFiber({ captureContent: true, maxContentChars: 40 }).chat({ messages: history as never });
+    const input = JSON.parse(String(theCallSpan().attributes['gen_ai.input.messages'])) as Array<{ parts: Array<{ content: string }> }>;
+    expect(input.length).toBeLessThanOrEqual(2);
+    expect(input.at(-1)!.parts[0]!.content).toBe('the newest question');
+    expect(JSON.stringify(input)).not.toContain('"…[truncated]"');
   });
 
   it('bounds the captured content', async () => {

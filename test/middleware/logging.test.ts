@@ -141,6 +141,20 @@ describe('retries', () => {
 });
 
 describe('failures', () => {
+  it('names a call refused before any attempt (bad input) as provider and model unknown, with 0 attempts', async () => {
+    // new Fiber({ logger }) puts logging() first in the preset stack, ahead of the validation in normalize().
+    const log = capturePino('info');
+    const fiber = fiberWith([], { logger: log.logger });
+    const err = await rejectionOf(fiber.chat({ messages: [] }));
+    expect(err.name).toBe('ConfigError');
+    const lines = callLines(log);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ status: 'ConfigError', attempts: 0 });
+    expect(['unknown', 'openai']).toContain(lines[0]!.provider);
+    expect(lines[0]!.model).not.toBe('');
+    expect(emu.requests).toHaveLength(0);
+  });
+
   it('writes one error line with the error class, code, HTTP status, request id and message', async () => {
     const { fiber, log } = logged();
     emu.script({ status: 404, errorCode: 'model_not_found', errorMessage: 'The model does not exist' });

@@ -339,6 +339,9 @@ describe('emulator: rules', () => {
     expect(() => emu.script({ times: 0 })).toThrow(ConfigError);
     expect(() => emu.script({ dropAfterEvents: -1 })).toThrow(ConfigError);
     expect(() => emu.script({ provider: 'azure' as never })).toThrow(ConfigError);
+    // a misspelt fault would otherwise turn into the default echo without a word
+    expect(() => emu.script({ status: 503, retryAfterMS: '10' } as never)).toThrow(/unknown rule field "retryAfterMS"/);
+    expect(() => emu.script({ model: '' })).toThrow(ConfigError);
   });
 
   it('records every request with provider, path, lower-case headers and parsed body, in order', async () => {
