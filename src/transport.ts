@@ -17,6 +17,8 @@ import { SseParser } from './sse.js';
 import { guardedLookup, isPrivateAddress } from './private-network.js';
 import type { EventSource, Provider, ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, WireRequest } from './types.js';
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Stream events buffered ahead of the consumer before the socket is paused. */
 const HIGH_WATER_EVENTS = 1024;
 /** How long a response may stay open after its stream's end marker before the stream ends without it. */
@@ -47,6 +49,8 @@ interface Target { origin: string; path: string }
  */
 function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefined): BuildConnector.connector {
   const connect = buildConnector(lookup === undefined ? { timeout: 0 } : { timeout: 0, lookup: lookup as never });
+  // Beyond what a timer can hold (Node fires those after 1 ms): no connect timeout of its own, the deadline rules.
+  if (!(connectMs < MAX_TIMER_MS)) return connect;
   return (options, callback) => {
     let settled = false;
     let socket: Socket | undefined;

@@ -33,6 +33,16 @@ function fiberWith(options: FiberOptions): Fiber {
 
 // readMs is undici's headersTimeout/bodyTimeout, whose timers tick at about 1 s: these two phases take ~1 s each
 // whatever readMs below that, so they get few tests. Every other phase runs on the call's own clock.
+describe("phase 'connect'", () => {
+  // The stalled handshake itself is the fault row connect-stall (test/faults/timeouts.test.ts).
+  it('leaves a connectMs too long for a timer to the other deadlines instead of firing at once', async () => {
+    const f = fiberWith({ timeouts: { connectMs: Infinity, totalMs: 5_000 } });
+    expect((await f.chat({ messages: 'hello' })).text).toBe('You said: hello');
+    const g = fiberWith({ timeouts: { connectMs: 2 ** 31, totalMs: 5_000 } });
+    expect((await g.chat({ messages: 'again' })).text).toBe('You said: again');
+  });
+});
+
 describe("phase 'headers'", () => {
   it('fails a chat whose headers come later than readMs with TimeoutError headers', async () => {
     emu.script({ delayMs: 2_000 });
