@@ -12,6 +12,9 @@ import type {
   ChatRequest, ChatResult, EventSource, FallbackPolicy, FiberContext, FiberState, LogListener, LogLevel, NormalizedRequest, RetryPolicy, StreamEvent,
 } from './types.js';
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const now = () => performance.now();
 let seq = 0;
 
@@ -248,7 +251,9 @@ export class CallContext implements FiberContext {
   private arm(at: number): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(this.fire, Math.max(0, at - now()));
+    // Capped at what a timer holds (Node fires longer delays after 1 ms): past the cap, fire() finds nothing due
+    // and re-arms.
+    this.timer = setTimeout(this.fire, Math.min(MAX_TIMER_MS, Math.max(0, at - now())));
   }
 
   private fire = (): void => {

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import type { buildConnector as BuildConnector } from 'undici';
 import { Agent, buildConnector, errors as undiciErrors } from './undici.js';
-import type { CallContext } from './context.js';
+import { MAX_TIMER_MS, type CallContext } from './context.js';
 import {
   AbortError, ConfigError, ConnectionError, FiberError, ServerError, StreamError, TimeoutError, scrubSecrets, scrubValue,
 } from './errors.js';
@@ -17,8 +17,6 @@ import { SseParser } from './sse.js';
 import { guardedLookup, isPrivateAddress } from './private-network.js';
 import type { EventSource, Provider, ResponseInfo, StreamDecoder, StreamEvent, StreamFinal, WireRequest } from './types.js';
 
-/** The longest delay `setTimeout` honours (2^31 - 1 ms). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Stream events buffered ahead of the consumer before the socket is paused. */
 const HIGH_WATER_EVENTS = 1024;
 /** How long a response may stay open after its stream's end marker before the stream ends without it. */
@@ -50,7 +48,7 @@ interface Target { origin: string; path: string }
 function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefined): BuildConnector.connector {
   const connect = buildConnector(lookup === undefined ? { timeout: 0 } : { timeout: 0, lookup: lookup as never });
   // Beyond what a timer can hold (Node fires those after 1 ms): no connect timeout of its own, the deadline rules.
-  if (!(connectMs < MAX_TIMER_MS)) return connect;
+  if (!(connectMs <= MAX_TIMER_MS)) return connect;
   return (options, callback) => {
     let settled = false;
     let socket: Socket | undefined;
@@ -60,16 +58,23 @@ function timedConnector(connectMs: number, lookup: typeof guardedLookup | undefi
       socket?.destroy();
       callback(new undiciErrors.ConnectTimeoutError(`connect timed out after ${connectMs} ms (${options.hostname}:${options.port})`), null);
     }, connectMs);
-    socket = connectSocket(connect, options, (err, s) => {
-      if (settled) {
-        s?.destroy();
-        return;
-      }
+    try {
+      socket = connectSocket(connect, options, (err, s) => {
+        if (settled) {
+          s?.destroy();
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        if (err !== null) callback(err, null);
+        else callback(null, s!);
+      });
+    } catch (e) {
+      // undici reports a connector that throws itself: only the timer is ours to stop.
       settled = true;
       clearTimeout(timer);
-      if (err !== null) callback(err, null);
-      else callback(null, s!);
-    });
+      throw e;
+    }
   };
 }
 

@@ -455,14 +455,19 @@ export function otel(options: OtelOptions = {}): Middleware {
           },
         }, st.spanCtx);
         attemptCtx = r.api.trace.setSpan(st.spanCtx, span);
-        if (propagate) {
-          const carrier = traceHeaders(r.api, attemptCtx, span);
-          // Per attempt, on a fresh object: the caller's headers are never touched.
-          if (carrier !== null) ctx.request = { ...ctx.request, headers: { ...ctx.request.headers, ...carrier } };
-        }
       } catch (e) {
         ctx.log('warn', 'otel: could not start the attempt span', { error: e instanceof Error ? e.name : 'unknown' });
         return next();
+      }
+      if (propagate) {
+        try {
+          const carrier = traceHeaders(r.api, attemptCtx, span);
+          // Per attempt, on a fresh object: the caller's headers are never touched.
+          if (carrier !== null) ctx.request = { ...ctx.request, headers: { ...ctx.request.headers, ...carrier } };
+        } catch (e) {
+          // A propagator that throws: this attempt goes without trace headers, its span is still recorded.
+          ctx.log('warn', 'otel: could not inject the trace context', { error: e instanceof Error ? e.name : 'unknown' });
+        }
       }
       try {
         await r.api.context.with(attemptCtx, next);
@@ -538,7 +543,9 @@ function startCall(r: Runtime, ctx: FiberContext, seriesOf: (system: string, mod
   } catch (e) {
     // A span processor that throws in onStart (or a broken tracer): the call goes on untraced, metrics still count it.
     ctx.log('warn', 'otel: could not start the call span', { error: e instanceof Error ? e.name : 'unknown' });
-    span = r.api.trace.wrapSpanContext(r.api.INVALID_SPAN_CONTEXT);
+    // The caller's span context, wrapped: attempts and trace headers stay in the caller's trace, and ending or
+    // writing to this wrapper touches nothing.
+    span = r.api.trace.wrapSpanContext(r.api.trace.getSpanContext(parent) ?? r.api.INVALID_SPAN_CONTEXT);
   }
   return {
     span,

@@ -33,6 +33,25 @@ function fiberWith(options: FiberOptions): Fiber {
 
 // readMs is undici's headersTimeout/bodyTimeout, whose timers tick at about 1 s: these two phases take ~1 s each
 // whatever readMs below that, so they get few tests. Every other phase runs on the call's own clock.
+describe('deadlines longer than a timer holds', () => {
+  it('runs a call with totalMs, firstEventMs and idleMs past 2^31 ms without a timer firing early', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const f = fiberWith({ timeouts: { totalMs: 3e9, firstEventMs: 3e9, idleMs: 3e9 } });
+      emu.script({ chunks: ['a', 'b', 'c'], chunkDelayMs: 20 });
+      const { events, error } = await collect(f.chatStream({ messages: 'hi' }));
+      expect(error).toBeNull();
+      expect(textOf(events)).toBe('abc');
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+  });
+});
+
 describe("phase 'connect'", () => {
   // The stalled handshake itself is the fault row connect-stall (test/faults/timeouts.test.ts).
   it('leaves a connectMs too long for a timer to the other deadlines instead of firing at once', async () => {

@@ -174,32 +174,34 @@ export async function unacceptingPort(): Promise<{ port: number; close(): Promis
     '});',
   ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
-    child.once('error', reject);
-  });
-  // Fill the accept queue: connect until one connection does not complete within 150 ms.
   const sockets: Socket[] = [];
-  for (let i = 0; i < 16; i++) {
-    const s = connect(port, '127.0.0.1');
-    sockets.push(s);
-    s.on('error', () => {});
-    const done = await new Promise<boolean>((r) => {
-      const t = setTimeout(() => r(false), 150);
-      s.once('connect', () => { clearTimeout(t); r(true); });
-    });
-    if (!done) break;
-    if (i === 15) throw new Error('unacceptingPort: the accept queue never filled');
-  }
-  return {
-    port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      child.kill('SIGKILL');
-      child.stdout!.destroy();
-      await exited;
-    },
+  const cleanup = async (): Promise<void> => {
+    for (const s of sockets) s.destroy();
+    child.kill('SIGKILL');
+    child.stdout!.destroy();
+    await exited;
   };
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`unacceptingPort: the listener exited (${code}) before it was ready`)));
+    });
+    // Fill the accept queue: connect until one connection is still connecting after 150 ms. The check runs after a
+    // turn of I/O (setImmediate), so a connect that completed during an event-loop stall is seen as completed.
+    for (let i = 0; ; i++) {
+      if (i === 16) throw new Error('unacceptingPort: the accept queue never filled');
+      const s = connect(port, '127.0.0.1');
+      sockets.push(s);
+      s.on('error', () => {});
+      const connected = await new Promise<boolean>((r) => setTimeout(() => setImmediate(() => r(!s.connecting)), 150));
+      if (!connected) break;
+    }
+    return { port, close: cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 }
 
 /** An HTTP/1.1 response head with the given status line and headers (CRLF framing, blank line included). */

@@ -343,6 +343,31 @@ describe('otel(): with a context manager (as NodeSDK registers one)', () => {
     expect(attempts.filter((a) => parentOf(a) === streamCall.spanContext().spanId)).toHaveLength(1);
   });
 
+  it('keeps the attempts in the caller\'s trace when the call span cannot start', async () => {
+    // A processor that refuses CLIENT spans (the call span's kind): the attempt spans still join the caller's trace.
+    const exporter = new InMemorySpanExporter();
+    const refuseClient = {
+      onStart(span: ReadableSpan) { if (span.kind === SpanKind.CLIENT) throw new Error('no client spans'); },
+      onEnd(span: ReadableSpan) { exporter.export([span], () => {}); },
+      forceFlush: async () => {}, shutdown: async () => {},
+    };
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [refuseClient as never] });
+    const tracer = tracerProvider.getTracer('my-app');
+    emu.script({ text: 'ok' });
+    const fiber = tracedFiber({ tracerProvider, propagateTraceContext: true });
+    let traceId = '';
+    await tracer.startActiveSpan('handle request', async (parent) => {
+      traceId = parent.spanContext().traceId;
+      await fiber.chat({ messages: 'hi' });
+      parent.end();
+    });
+    const attempts = exporter.getFinishedSpans().filter((s) => / attempt \d+$/.test(s.name));
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]!.spanContext().traceId).toBe(traceId);
+    expect(String(emu.requests[0]!.headers.traceparent)).toContain(traceId);
+    await tracerProvider.shutdown();
+  });
+
   it('leaves the caller\'s context as it was after the call', async () => {
     const tracer = h.tracerProvider.getTracer('my-app');
     emu.script({ text: 'ok' });
@@ -376,6 +401,21 @@ describe('otel(): a span processor that throws', () => {
     const m = await h.metrics();
     expect(points(m, 'llm_fiber.request_count').reduce((n, p) => n + sumOf(p.value), 0)).toBe(3);
     await tracerProvider.shutdown();
+  });
+});
+
+describe('otel(): a propagator that throws', () => {
+  afterEach(() => propagation.disable());
+
+  it('sends the attempt without trace headers and still ends its span', async () => {
+    propagation.setGlobalPropagator({ inject() { throw new Error('inject boom'); }, extract: (c) => c, fields: () => [] });
+    emu.script({ text: 'ok' });
+    const logger = recordingLogger();
+    const r = await tracedFiber({ propagateTraceContext: true }, { logger }).chat({ messages: 'hi' });
+    expect(r.text).toBe('ok');
+    expect(emu.requests[0]!.headers.traceparent).toBeUndefined();
+    expect(attemptSpans()).toHaveLength(1);
+    expect(logger.calls.some((c) => c.level === 'warn' && /could not inject the trace context/.test(c.message ?? ''))).toBe(true);
   });
 });
 
