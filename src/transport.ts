@@ -326,6 +326,14 @@ function ridHeaderOf(provider: Provider): string {
 }
 
 /** Map an undici / socket failure to a typed error. `responded`: headers had arrived. */
+/** Node's codes for a server certificate that failed verification (OpenSSL's X509 errors, and the host name check). */
+const TLS_CERT_CODES: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'INVALID_CA', 'INVALID_PURPOSE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 export function transportError(err: unknown, ctx: CallContext, responded: boolean, streaming: boolean): FiberError {
   if (err instanceof FiberError) return err;
   const e = err as NodeJS.ErrnoException & { code?: string };
@@ -346,6 +354,10 @@ export function transportError(err: unknown, ctx: CallContext, responded: boolea
     case 'ENOTFOUND':
       return new ConnectionError(`${who}: DNS lookup failed (${hostOf(e)})`, { ...init, code, retryable: false });
     default:
+      if (code !== undefined && TLS_CERT_CODES.has(code)) {
+        // The same certificate comes back on every attempt: retrying cannot help.
+        return new ConnectionError(`${who}: the server's TLS certificate was rejected (${code})`, { ...init, code, retryable: false });
+      }
       break;
   }
   const what = e instanceof Error ? e.message : String(err);

@@ -2,6 +2,12 @@
  * Fault matrix: connections. Refused, reset and closed connections, a host that does not resolve, keep-alive
  * sockets the server closed, redirects to other origins, a closed client and the private-network guard.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import { expect } from 'vitest';
 import { ConfigError, ConnectionError, ServerError } from '../../src/errors.js';
 import { startServer } from '../helpers/core.js';
@@ -32,6 +38,30 @@ fault('connection-refused', async (kit) => {
   expect(error).toMatchObject({ code: 'ECONNREFUSED', retryable: true, attempts: 3 });
   expect(error.message).not.toContain(TEST_KEY);
   expectWithin(ms, TOTAL_MS);
+});
+
+fault('tls-untrusted-certificate', async (kit) => {
+  const dir = mkdtempSync(join(tmpdir(), 'llm-fiber-tls-'));
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+  expect(made.status, `openssl: ${made.stderr}`).toBe(0);
+  let handshakes = 0;
+  const server = createTlsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (socket) => socket.end());
+  server.on('connection', () => { handshakes++; });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const f = kit.fiber(`https://127.0.0.1:${port}/v1`, T);
+    const { error, ms } = await kit.failure(f.chat({ messages: 'hi' }));
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT', retryable: false, attempts: 1 });
+    expect(error.message).toContain('TLS certificate was rejected');
+    expect(handshakes).toBe(1);
+    expectWithin(ms, TOTAL_MS);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 fault('reset-before-first-byte', async (kit) => {

@@ -495,6 +495,12 @@ export const MATRIX: readonly FaultRow[] = [
 
   // -- connections -----------------------------------------------------------------------------------------------
   {
+    id: 'tls-untrusted-certificate',
+    fault: 'An HTTPS server presents a self-signed certificate (made by openssl for the test)',
+    behaviour: '`ConnectionError` code `DEPTH_ZERO_SELF_SIGNED_CERT`, not retryable: 1 attempt, nothing sent',
+    test: `${C}fails an untrusted TLS certificate at once with ConnectionError, without retrying`,
+  },
+  {
     id: 'connection-refused',
     fault: 'Connecting to a port that was bound and then closed',
     behaviour: '`ConnectionError` code `ECONNREFUSED` (retryable): 3 attempts',
