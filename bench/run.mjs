@@ -207,21 +207,31 @@ function installObservabilityPeers() {
 function observabilityTable(out) {
   const results = out.results ?? {};
   const ok = (sc, d) => (results[sc]?.[d] ?? []).filter((r) => r.ok);
-  const med = (sc, d, f) => median(ok(sc, d).map(f));
   const rows = [];
+  const pct = (v) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %` : '–');
   const row = (metric, sc, f, perUnit) => {
     // as time per unit (µs per call or per chunk): ≥ 1 = slower
-    const t = (d) => { const v = med(sc, d, f); return perUnit ? 1e6 / v : v; };
-    const [u, uo, fb, fo] = ['undici', 'undici-obs', 'fiber', 'fiber-obs'].map(t);
+    const t = (r) => { const v = f(r); return perUnit ? 1e6 / v : v; };
+    const runs = Object.fromEntries(['undici', 'undici-obs', 'fiber', 'fiber-obs'].map((d) => [d, ok(sc, d).map(t)]));
+    const [u, uo, fb, fo] = ['undici', 'undici-obs', 'fiber', 'fiber-obs'].map((d) => median(runs[d]));
     if (!Number.isFinite(fb) || !Number.isFinite(fo)) return;
     const ratio = fo / fb;
     const floorCost = uo - u;
     const ours = fo - fb;
-    const beyond = Number.isFinite(floorCost) ? (ours - floorCost) / fb : NaN;
+    // Beyond the floor, rep by rep: the four drivers of one rep ran back to back, so each rep's figure compares
+    // like with like; the verdict is on the median of those, and the range shows the spread.
+    const reps = Math.min(...Object.values(runs).map((a) => a.length));
+    const perRep = [];
+    for (let i = 0; i < reps; i++) {
+      const b = ((runs['fiber-obs'][i] - runs.fiber[i]) - (runs['undici-obs'][i] - runs.undici[i])) / runs.fiber[i];
+      if (Number.isFinite(b)) perRep.push(b);
+    }
+    const beyond = median(perRep);
+    const ofMedians = Number.isFinite(floorCost) ? (ours - floorCost) / fb : NaN;
     // without the floor (not the OpenAI wire), the plain ratio is all there is to judge
     const verdict = Number.isFinite(beyond) ? (beyond <= 0.05 ? 'PASS' : 'MISS') : `${ratio <= 1.05 ? 'PASS' : 'MISS'} (ratio)`;
-    const pct = (v) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %` : '–');
-    rows.push(`| ${metric} | ${nf(u, 2)} | ${nf(uo, 2)} | ${nf(floorCost, 2)} | ${nf(fb, 2)} | ${nf(fo, 2)} | ${nf(ours, 2)} | ${x2(ratio)} | ${pct(beyond)} | ${verdict} |`);
+    const range = perRep.length ? `${pct(Math.min(...perRep))} … ${pct(Math.max(...perRep))}` : '–';
+    rows.push(`| ${metric} | ${nf(u, 2)} | ${nf(uo, 2)} | ${nf(floorCost, 2)} | ${nf(fb, 2)} | ${nf(fo, 2)} | ${nf(ours, 2)} | ${x2(ratio)} | ${pct(ofMedians)} | ${pct(beyond)} | ${range} | ${verdict} |`);
   };
   row('S1 wall time per call (µs)', 'S1', (r) => r.usPerCall, false);
   row('S1 client CPU per call (µs)', 'S1', (r) => r.clientCpuUsPerCall, false);
@@ -229,8 +239,10 @@ function observabilityTable(out) {
   row('S2a client CPU per chunk (µs)', 'S2', (r) => r.clientCpuUsPerChunk, false);
   if (!rows.length) return null;
   return [
-    '| metric | undici | undici-obs | floor cost | fiber | fiber-obs | fiber cost | fiber-obs ÷ fiber | beyond the floor (of fiber) | ≤ 5 % |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
+    '_medians across reps; "beyond the floor" = (fiber cost − floor cost) ÷ fiber, from the medians and rep by rep (the verdict)_',
+    '',
+    '| metric | undici | undici-obs | floor cost | fiber | fiber-obs | fiber cost | fiber-obs ÷ fiber | beyond, of medians | beyond, per-rep median | per-rep range | ≤ 5 % |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
     ...rows,
   ].join('\n');
 }
