@@ -215,6 +215,7 @@ export function concurrency(options: ConcurrencyOptions): ConcurrencyMiddleware 
         },
       };
     },
+    events: ['done'],
     onEvent(event, ctx) {
       if (event.type === 'done') ctx.state.concurrency?.release();
       return undefined;

@@ -175,6 +175,7 @@ export function logging(options: LoggingOptions): Middleware {
       // Streams end in onEvent(done) or onError; a chat has its result now.
       if (ctx.kind === 'chat' && ctx.result !== undefined) succeeded(ctx, ctx.result);
     },
+    events: ['done'],
     onEvent(event, ctx) {
       if (event.type === 'done') succeeded(ctx, event.result);
       return undefined;

@@ -372,6 +372,7 @@ export function recordingMiddleware(spec: RecordingSpec): Middleware {
         const wait = ready();
         return wait === null ? record(ctx, next) : wait.then(() => record(ctx, next));
       },
+    events: ['done'],
     onEvent(event, ctx) {
       if (event.type === 'done') success(ctx as CallContext, event.result);
       return undefined;

@@ -338,6 +338,7 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
       await observe(ctx, key, before, undefined);
       if (ctx.kind === 'chat' && ctx.result !== undefined) await settle(ctx, ctx.result.usage.total);
     },
+    events: ['done'],
     onEvent(event, ctx) {
       if (event.type !== 'done' || !canSettle) return undefined;
       // Returns a promise only for `done`: one store round trip at the end of a stream, none per chunk.

@@ -22,7 +22,12 @@ export function compose(middleware: readonly Middleware[]): Middleware {
   const composed = function composed(ctx: FiberContext, next?: Next): Promise<void> {
     return run(stack, ctx, next ?? noopNext);
   } as Middleware;
-  const onEvent = chainHooks(stack.map((m) => m.onEvent).filter(isFn).reverse());
+  const onEvent = chainHooks(stack.map(hookOf).filter(isFn).reverse());
+  // The bundle's hook is the chain: it wants what any part wants (every type if one part takes them all).
+  const withHooks = stack.filter((m) => typeof m.onEvent === 'function');
+  const events = withHooks.some((m) => m.events === undefined)
+    ? undefined
+    : Object.freeze([...new Set(withHooks.flatMap((m) => m.events!))]);
   const errorHooks = stack.map((m) => m.onError).filter(isFn).reverse();
   const onError: ErrorHook | undefined = errorHooks.length === 0 ? undefined : async (err, ctx) => {
     for (const h of errorHooks) await h(err, ctx);
@@ -32,6 +37,7 @@ export function compose(middleware: readonly Middleware[]): Middleware {
   Object.defineProperties(composed, {
     scope: { value: scopes.values().next().value ?? 'request' },
     onEvent: { value: onEvent },
+    events: { value: onEvent === undefined ? undefined : events },
     onError: { value: onError },
     middlewareName: { value: 'compose' },
   });
@@ -64,7 +70,7 @@ export function run(stack: readonly Middleware[], ctx: FiberContext, last: Next)
  */
 export function defineMiddleware(spec: MiddlewareSpec): Middleware {
   if (spec === null || typeof spec !== 'object') throw new ConfigError('defineMiddleware: expected a spec object');
-  const { name, scope, handle, onEvent, onError } = spec;
+  const { name, scope, handle, onEvent, onError, events } = spec;
   if (typeof name !== 'string' || name === '') throw new ConfigError('defineMiddleware: `name` must be a non-empty string');
   if (scope !== undefined && scope !== 'request' && scope !== 'attempt') {
     throw new ConfigError(`defineMiddleware(${name}): scope must be 'request' or 'attempt'`);
@@ -73,17 +79,44 @@ export function defineMiddleware(spec: MiddlewareSpec): Middleware {
     if (v !== undefined && typeof v !== 'function') throw new ConfigError(`defineMiddleware(${name}): \`${k}\` must be a function`);
   }
   for (const k of Object.keys(spec)) {
-    if (!['name', 'scope', 'handle', 'onEvent', 'onError'].includes(k)) throw new ConfigError(`defineMiddleware(${name}): unknown option "${k}"`);
+    if (!['name', 'scope', 'handle', 'onEvent', 'onError', 'events'].includes(k)) throw new ConfigError(`defineMiddleware(${name}): unknown option "${k}"`);
+  }
+  if (events !== undefined) {
+    if (!Array.isArray(events) || events.length === 0 || events.some((t) => !EVENT_TYPES.has(t))) {
+      throw new ConfigError(`defineMiddleware(${name}): events must be a non-empty array of ${[...EVENT_TYPES].join(', ')}`);
+    }
+    if (onEvent === undefined) throw new ConfigError(`defineMiddleware(${name}): events needs an onEvent hook`);
   }
   const body = handle ?? ((_ctx: FiberContext, next: Next) => next());
   const mw = { [name]: (ctx: FiberContext, next: Next) => body(ctx, next) }[name] as Middleware;
   Object.defineProperties(mw, {
     scope: { value: scope ?? 'request', enumerable: true },
     onEvent: { value: onEvent, enumerable: true },
+    events: { value: events === undefined ? undefined : Object.freeze([...events]), enumerable: true },
     onError: { value: onError, enumerable: true },
     middlewareName: { value: name, enumerable: true },
   });
   return mw;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set<StreamEvent['type']>(['chunk', 'reasoning', 'tool_call', 'usage', 'log', 'done']);
+
+/**
+ * A middleware's hook as the pipeline runs it: `onEvent` itself, or, when it declared `events`, a filter in front
+ * of it (so the general path never hands it other types). The stream's inline loop also skips the call entirely
+ * for chunks a hook does not want (`wantsChunks`).
+ */
+export function hookOf(m: Middleware): EventHook | undefined {
+  const hook = m.onEvent;
+  const events = m.events;
+  if (typeof hook !== 'function' || events === undefined) return hook;
+  const wanted = new Set<string>(events);
+  return (event, ctx) => (wanted.has(event.type) ? hook(event, ctx) : undefined);
+}
+
+/** Whether a middleware's hook wants `chunk` events (no `events` declared: every type). */
+export function wantsChunks(m: Middleware): boolean {
+  return m.events === undefined || m.events.includes('chunk');
 }
 
 function isFn<T>(v: T | undefined): v is T {

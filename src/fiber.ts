@@ -12,7 +12,7 @@ import { anthropic } from '../providers/anthropic/index.js';
 import { gemini } from '../providers/gemini/index.js';
 import { openai } from '../providers/openai/index.js';
 import { runAttempts, type AttemptRunner } from './attempts.js';
-import { run } from './compose.js';
+import { hookOf, run, wantsChunks } from './compose.js';
 import { CallContext, type FiberRuntime } from './context.js';
 import { ConfigError, FiberError } from './errors.js';
 import { validateHeaders } from './headers.js';
@@ -87,6 +87,8 @@ interface Stack {
   request: Middleware[];
   attempt: Middleware[];
   hooks: EventHook[];
+  /** Parallel to `hooks`: true where the hook takes no `chunk` events, so the stream skips the call for them. */
+  skipChunks: boolean[];
   errorHooks: ErrorHook[];
 }
 
@@ -299,7 +301,7 @@ export class Fiber {
       const ctx = this.context('stream', req);
       stream.attach(ctx);
       return this.runStream(ctx, stack);
-    }, stack.hooks, stack.errorHooks);
+    }, stack.hooks, stack.errorHooks, stack.skipChunks);
   }
 
   /** Ask for text: `chat()` and return `result.text`. */
@@ -396,13 +398,18 @@ function compile(all: Middleware[], keepImplicit = false): Stack {
   for (const m of list) (m.scope === 'attempt' ? attempt : request).push(m);
   const ordered = [...request, ...attempt];
   const hooks: EventHook[] = [];
+  const skipChunks: boolean[] = [];
   const errorHooks: ErrorHook[] = [];
   for (let i = ordered.length - 1; i >= 0; i--) {
     const m = ordered[i]!;
-    if (typeof m.onEvent === 'function') hooks.push(m.onEvent);
+    const hook = hookOf(m);
+    if (hook !== undefined) {
+      hooks.push(hook);
+      skipChunks.push(!wantsChunks(m));
+    }
     if (typeof m.onError === 'function') errorHooks.push(m.onError);
   }
-  return { request, attempt, hooks, errorHooks };
+  return { request, attempt, hooks, skipChunks, errorHooks };
 }
 
 function mergeDefaults(defaults: Partial<ChatRequest>, req: Partial<ChatRequest>): ChatRequest {

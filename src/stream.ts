@@ -61,6 +61,8 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
     private readonly starter: StreamStarter,
     private readonly hooks: readonly EventHook[],
     private readonly errorHooks: readonly ErrorHook[],
+    /** Parallel to `hooks`: hooks that take no `chunk` events (declared with `events`) are not called for chunks. */
+    private readonly skipChunks: readonly boolean[] = [],
   ) {}
 
   /** @internal The Fiber registers the call's context as soon as it exists, so `abort()` can reach it. */
@@ -376,8 +378,10 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       if (ev === undefined) return undefined;
       if (n === 0) return this.deliver(ev);
       const ctx = this.ctx!;
+      const skip = this.skipChunks;
       let i = 0;
       for (; i < n; i++) {
+        if (skip[i] === true && ev.type === 'chunk') continue;
         let r;
         try {
           r = hooks[i]!(ev, ctx);

@@ -179,6 +179,8 @@ export interface Middleware {
   readonly scope?: Scope;
   /** Streams only: sees every event in order; may replace, fan out or drop it. */
   readonly onEvent?: EventHook;
+  /** The event types `onEvent` is called for (`defineMiddleware({ events })`); absent: every type. */
+  readonly events?: ReadonlyArray<StreamEvent['type']>;
   /** Streams only: told when a committed stream fails. */
   readonly onError?: ErrorHook;
   /** Name used for `ctx.state`, logs and de-duplication of the built-ins. */
@@ -195,6 +197,11 @@ export interface MiddlewareSpec {
   scope?: Scope;
   handle?: (ctx: FiberContext, next: Next) => Promise<void>;
   onEvent?: EventHook;
+  /**
+   * Only these event types reach `onEvent`; the others pass by without a call. A hook that acts on `done` alone
+   * (`events: ['done']`) then costs nothing per chunk. @default every type
+   */
+  events?: ReadonlyArray<StreamEvent['type']>;
   onError?: ErrorHook;
 }
 

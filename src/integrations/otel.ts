@@ -410,6 +410,8 @@ export function otel(options: OtelOptions = {}): Middleware {
         });
       }
     },
+    // Without content capture the hook acts on `done` alone: chunks pass it by without a call.
+    events: capture ? undefined : ['done'],
     onEvent: capture
       ? (event, ctx) => {
         if (event.type === 'chunk') {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defineMiddleware } from '../../src/compose.js';
+import { compose, defineMiddleware } from '../../src/compose.js';
 import { AbortError, FiberError, OverloadedError, ServerError, StreamError } from '../../src/errors.js';
 import type { Fiber } from '../../src/fiber.js';
 import { startEmulator, type Emulator } from '../../src/testing/index.js';
@@ -249,5 +249,63 @@ describe('onError', () => {
     const bad = defineMiddleware({ name: 'bad', onError: () => { throw new Error('hook broke'); } });
     const { error } = await collect(withHooks(bad).chatStream({ messages: 'hi' }));
     expect(error).toBeInstanceOf(StreamError);
+  });
+});
+
+describe('onEvent with `events`', () => {
+  it('calls a hook only for the event types it declared', async () => {
+    emu.script({ status: 503, retryAfterMs: '1' });
+    emu.script({ chunks: ['a', 'b', 'c'] });
+    const seen: string[] = [];
+    const f = withHooks(hook('done-only', (ev) => { seen.push(ev.type); return undefined; }, { events: ['done'] }));
+    const { events, error } = await collect(f.chatStream({ messages: 'hi' }));
+    expect(error).toBeNull();
+    expect(events.map((e) => e.type)).toEqual(['log', 'chunk', 'chunk', 'chunk', 'usage', 'done']);
+    expect(seen).toEqual(['done']);
+  });
+
+  it('hands a done-only hook the `done` an inner hook made out of a chunk', async () => {
+    emu.script({ chunks: ['a', 'b', 'c', 'd'] });
+    const seen: StreamEvent[] = [];
+    // Used after the spy, so it is inner and runs first: it ends the stream at the second chunk (as a budget does).
+    const stopper = hook('stop-at-b', (ev) => {
+      if (ev.type !== 'chunk' || ev.delta !== 'b') return undefined;
+      return { type: 'done', t: ev.t, result: { text: 'ab', reasoning: null, toolCalls: [], message: { role: 'assistant', content: 'ab' }, finishReason: 'length', usage: { prompt: 1, completion: 2, total: 3, costEstimate: null }, raw: null, model: 'gpt-4o-mini', provider: 'openai', id: null, latencyMs: 1, ttfbMs: 1, attempts: 1, cached: false } } as StreamEvent;
+    });
+    const spy = hook('done-spy', (ev) => { seen.push(ev); return undefined; }, { events: ['done'] });
+    const f = withHooks(spy, stopper);
+    const { events, error } = await collect(f.chatStream({ messages: 'hi' }));
+    expect(error).toBeNull();
+    expect(deltas(events)).toEqual(['a']);
+    expect(seen.map((e) => e.type)).toEqual(['done']);
+    expect((seen[0] as Done).result.finishReason).toBe('length');
+  });
+
+  it('keeps the filter on the general path (after an async hook)', async () => {
+    emu.script({ chunks: ['a', 'b'] });
+    const seen: string[] = [];
+    const slow = hook('async', async () => undefined);
+    const spy = hook('done-only', (ev) => { seen.push(ev.type); return undefined; }, { events: ['done'] });
+    const f = withHooks(spy, slow);
+    const { events, error } = await collect(f.chatStream({ messages: 'hi' }));
+    expect(error).toBeNull();
+    expect(deltas(events)).toEqual(['a', 'b']);
+    expect(seen).toEqual(['done']);
+  });
+
+  it('validates `events`', () => {
+    const noop: EventHook = () => undefined;
+    expect(() => hook('x', noop, { events: [] })).toThrow(/events must be a non-empty array/);
+    expect(() => hook('x', noop, { events: ['chunks' as never] })).toThrow(/events must be a non-empty array/);
+    expect(() => defineMiddleware({ name: 'x', events: ['done'] })).toThrow(/events needs an onEvent hook/);
+  });
+
+  it('composes: a bundle wants what its parts want', () => {
+    const noop: EventHook = () => undefined;
+    const a = hook('a', noop, { events: ['done'] });
+    const b = hook('b', noop, { events: ['usage', 'done'] });
+    const c = hook('c', noop);
+    expect([...compose([a, b]).events!].sort()).toEqual(['done', 'usage']);
+    expect(compose([a, c]).events).toBeUndefined();
   });
 });
