@@ -197,9 +197,16 @@ export interface RateLimitOptions {
    * @default true
    */
   serverHeaders?: boolean;
+  /**
+   * When the store fails to take (Redis unreachable): `'fail'` fails the attempt with a `FiberError`
+   * (`rate_limit_store_failed`, not retryable); `'allow'` logs a warn record and sends the call unlimited, as a
+   * proxy that would rather over-send than go down with its limiter.
+   * @default 'fail'
+   */
+  onStoreError?: 'fail' | 'allow';
 }
 
-const KEYS = new Set(['requestsPerMinute', 'tokensPerMinute', 'burst', 'store', 'key', 'estimateTokens', 'headroom', 'serverHeaders']);
+const KEYS = new Set(['requestsPerMinute', 'tokensPerMinute', 'burst', 'store', 'key', 'estimateTokens', 'headroom', 'serverHeaders', 'onStoreError']);
 
 /**
  * Pace calls to a requests-per-minute and tokens-per-minute limit with token buckets (waiting on the call's
@@ -238,6 +245,8 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
   if (typeof estimate !== 'function') throw new ConfigError('rateLimit: `estimateTokens` must be a function');
   const serverHeaders = options.serverHeaders ?? true;
   if (typeof serverHeaders !== 'boolean') throw new ConfigError('rateLimit: `serverHeaders` must be a boolean');
+  const onStoreError = options.onStoreError ?? 'fail';
+  if (onStoreError !== 'fail' && onStoreError !== 'allow') throw new ConfigError("rateLimit: `onStoreError` must be 'fail' or 'allow'");
   const countTokens = limits.tokens !== undefined;
   const requestCost = limits.requests !== undefined ? 1 : 0;
   const canPause = serverHeaders && typeof store.pause === 'function';
@@ -246,10 +255,17 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
   const keyOf = keyMode === 'model' ? (ctx: FiberContext) => `${ctx.provider}:${ctx.model}` : (ctx: FiberContext) => ctx.provider;
 
   /** Take this attempt's costs, waiting as long as the store says, but never past the deadline. */
-  const acquire = async (ctx: CallContext, key: string, costs: RateLimitCosts): Promise<void> => {
+  const acquire = async (ctx: CallContext, key: string, costs: RateLimitCosts): Promise<boolean> => {
     for (;;) {
-      const r = await store.take(key, costs, limits, Date.now());
-      if (r.ok) return;
+      let r: Awaited<ReturnType<RateLimitStore['take']>>;
+      try {
+        r = await store.take(key, costs, limits, Date.now());
+      } catch (e) {
+        if (onStoreError === 'fail') throw e;
+        ctx.log('warn', `rate limit: the store failed; "${key}" goes unlimited for this attempt`, { key, error: errorText(e) });
+        return false;
+      }
+      if (r.ok) return true;
       const waitMs = Math.max(0, r.waitMs);
       const reason = r.reason ?? 'limit';
       const remaining = remainingMsOf(ctx);
@@ -326,8 +342,9 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
         }
         tokens = Math.ceil(tokens);
       }
-      await acquire(c, key, { requests: requestCost, tokens });
-      ctx.state.rateLimit = { key, estimate: tokens, settled: false };
+      const reserved = await acquire(c, key, { requests: requestCost, tokens });
+      // Without a reservation (a store failure let the call through) there is nothing to settle afterwards.
+      ctx.state.rateLimit = { key, estimate: tokens, settled: !reserved };
       const before = ctx.responseHeaders;
       try {
         await next();

@@ -219,6 +219,46 @@ describe('redisStore: Fibers sharing one limit', () => {
   });
 });
 
+describe('rateLimit with an unreachable Redis', () => {
+  /** A store whose client was closed: every take fails as an outage would. */
+  async function brokenStore(): Promise<RateLimitStore> {
+    const broken = await connect();
+    const store = redisStore(broken, { prefix: `down-${freshKey()}:` });
+    await broken.close();
+    return store;
+  }
+
+  it("fails the call by default (onStoreError: 'fail'), without sending it", async () => {
+    const fiber = emuFiber(emu).use(rateLimit({ requestsPerMinute: 600, store: await brokenStore() }));
+    fibers.push(fiber);
+    const err = await fiber.chat({ messages: 'hi' }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FiberError);
+    expect((err as FiberError).code).toBe('rate_limit_store_failed');
+    expect(emu.requests).toHaveLength(0);
+  });
+
+  it("sends the call unlimited with onStoreError: 'allow', and says so in a warn record", async () => {
+    const logger = recordingLogger();
+    const fiber = emuFiber(emu, { logger }).use(rateLimit({ requestsPerMinute: 600, tokensPerMinute: 60_000, store: await brokenStore(), onStoreError: 'allow' }));
+    fibers.push(fiber);
+    expect((await fiber.chat({ messages: 'hi' })).text).toBe('You said: hi');
+    emu.script({ chunks: ['a', 'b'] });
+    const s = fiber.chatStream({ messages: 'hi' });
+    for await (const _ of s) { /* drain */ }
+    expect((await s.result()).text).toBe('ab');
+    expect(emu.requests).toHaveLength(2);
+    const warns = logger.calls.filter((c) => c.level === 'warn' && c.message?.startsWith('rate limit: the store failed'));
+    expect(warns).toHaveLength(2);
+    expect(warns[0]!.fields).toMatchObject({ key: 'openai' });
+    // Nothing was reserved, so nothing is settled against the broken store afterwards.
+    expect(logger.calls.some((c) => c.message?.includes('could not settle'))).toBe(false);
+  });
+
+  it('rejects an unknown onStoreError', () => {
+    expect(() => rateLimit({ onStoreError: 'ignore' as never })).toThrow(/onStoreError/);
+  });
+});
+
 describe('startRedisServer', () => {
   it('fails with install instructions when the binary is missing', async () => {
     const saved = process.env.REDIS_SERVER_BIN;
