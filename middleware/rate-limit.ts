@@ -204,9 +204,16 @@ export interface RateLimitOptions {
    * @default 'fail'
    */
   onStoreError?: 'fail' | 'allow';
+  /**
+   * How long a store call may take before it counts as a store failure (`rate_limit_store_failed`, or a pass with
+   * `onStoreError: 'allow'`). A Redis client that queues commands while it reconnects would otherwise hold calls
+   * until their deadline. Store calls never outlive the call's own deadline or signal either.
+   * @default 1000
+   */
+  storeTimeoutMs?: number;
 }
 
-const KEYS = new Set(['requestsPerMinute', 'tokensPerMinute', 'burst', 'store', 'key', 'estimateTokens', 'headroom', 'serverHeaders', 'onStoreError']);
+const KEYS = new Set(['requestsPerMinute', 'tokensPerMinute', 'burst', 'store', 'key', 'estimateTokens', 'headroom', 'serverHeaders', 'onStoreError', 'storeTimeoutMs']);
 
 /**
  * Pace calls to a requests-per-minute and tokens-per-minute limit with token buckets (waiting on the call's
@@ -247,6 +254,23 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
   if (typeof serverHeaders !== 'boolean') throw new ConfigError('rateLimit: `serverHeaders` must be a boolean');
   const onStoreError = options.onStoreError ?? 'fail';
   if (onStoreError !== 'fail' && onStoreError !== 'allow') throw new ConfigError("rateLimit: `onStoreError` must be 'fail' or 'allow'");
+  const storeTimeoutMs = positive('storeTimeoutMs', options.storeTimeoutMs) ?? 1_000;
+
+  /** A store call, bounded by `storeTimeoutMs` and by the call's signal (its deadline, the caller's abort). */
+  const storeCall = <T>(ctx: FiberContext, what: string, op: () => Promise<T> | T): Promise<T> => {
+    const signal = ctx.signal;
+    return new Promise<T>((resolve, reject) => {
+      if (signal.aborted) { reject(signal.reason); return; }
+      const cleanup = () => { clearTimeout(timer); signal.removeEventListener('abort', onAbort); };
+      const onAbort = () => { cleanup(); reject(signal.reason); };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new FiberError(`rate limit: the store did not answer ${what} within ${storeTimeoutMs} ms`, { code: 'rate_limit_store_failed' }));
+      }, storeTimeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      Promise.resolve().then(op).then((v) => { cleanup(); resolve(v); }, (e: unknown) => { cleanup(); reject(e); });
+    });
+  };
   const countTokens = limits.tokens !== undefined;
   const requestCost = limits.requests !== undefined ? 1 : 0;
   const canPause = serverHeaders && typeof store.pause === 'function';
@@ -259,7 +283,7 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
     for (;;) {
       let r: Awaited<ReturnType<RateLimitStore['take']>>;
       try {
-        r = await store.take(key, costs, limits, Date.now());
+        r = await storeCall(ctx, 'take', () => store.take(key, costs, limits, Date.now()));
       } catch (e) {
         if (onStoreError === 'fail') throw e;
         ctx.log('warn', `rate limit: the store failed; "${key}" goes unlimited for this attempt`, { key, error: errorText(e) });
@@ -297,7 +321,7 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
     const delta = total - st.estimate;
     if (delta === 0) return;
     try {
-      await store.settle!(st.key, delta);
+      await storeCall(ctx, 'settle', () => store.settle!(st.key, delta));
     } catch (e) {
       ctx.log('warn', 'rate limit: could not settle the token reservation', { key: st.key, error: errorText(e) });
     }
@@ -322,7 +346,7 @@ export function rateLimit(options: RateLimitOptions = {}): Middleware {
     const pauseMs = untilMs - nowMs;
     ctx.log('warn', `rate limit: pausing "${key}" for ${pauseMs} ms: ${why}`, { key, pauseMs, reason: why });
     try {
-      await store.pause!(key, untilMs);
+      await storeCall(ctx, 'pause', () => store.pause!(key, untilMs));
     } catch (e) {
       ctx.log('warn', 'rate limit: could not pause the key in the store', { key, error: errorText(e) });
     }

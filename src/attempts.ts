@@ -11,7 +11,7 @@
 import { run } from './compose.js';
 import type { CallContext } from './context.js';
 import {
-  AbortError, AuthError, BadRequestError, ConfigError, ContentFilterError, FiberError, NotFoundError, OverloadedError, RateLimitError,
+  AbortError, AuthError, BadRequestError, ConfigError, ConnectionError, ContentFilterError, FiberError, NotFoundError, OverloadedError, RateLimitError,
   ServerError, TimeoutError, toFiberError,
 } from './errors.js';
 import type { Middleware, RetryPolicy } from './types.js';
@@ -91,6 +91,9 @@ export function canFallBack(err: FiberError): boolean {
   if (err instanceof AbortError || err instanceof ConfigError) return false;
   if (err instanceof TimeoutError) return err.phase !== 'total';
   if (err instanceof BadRequestError || err instanceof AuthError || err instanceof NotFoundError || err instanceof ContentFilterError) return false;
+  // A host that cannot be reached at all (DNS, a rejected TLS certificate) is not worth retrying, but another
+  // provider's host may well work.
+  if (err instanceof ConnectionError) return err.code !== 'closed';
   return err.retryable === true || (err.status !== undefined && err.status >= 500) || err instanceof RateLimitError || err instanceof OverloadedError || err instanceof ServerError;
 }
 

@@ -325,15 +325,16 @@ function ridHeaderOf(provider: Provider): string {
   return provider.requestIdHeader ?? 'x-request-id';
 }
 
-/** Map an undici / socket failure to a typed error. `responded`: headers had arrived. */
 /** Node's codes for a server certificate that failed verification (OpenSSL's X509 errors, and the host name check). */
 const TLS_CERT_CODES: ReadonlySet<string> = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
   'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'INVALID_CA', 'INVALID_PURPOSE',
+  'CERT_CHAIN_TOO_LONG', 'HOSTNAME_MISMATCH', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Map an undici / socket failure to a typed error. `responded`: headers had arrived. */
 export function transportError(err: unknown, ctx: CallContext, responded: boolean, streaming: boolean): FiberError {
   if (err instanceof FiberError) return err;
   const e = err as NodeJS.ErrnoException & { code?: string };

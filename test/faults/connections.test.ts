@@ -58,6 +58,15 @@ fault('tls-untrusted-certificate', async (kit) => {
     expect(error.message).toContain('TLS certificate was rejected');
     expect(handshakes).toBe(1);
     expectWithin(ms, TOTAL_MS);
+    // Not worth retrying, but another provider's host may work: a fallback is still tried.
+    const g = kit.fiber(`https://127.0.0.1:${port}/v1`, {
+      ...T,
+      baseUrls: { openai: `https://127.0.0.1:${port}/v1`, anthropic: emu.baseUrls.anthropic },
+      apiKeys: { openai: TEST_KEY, anthropic: TEST_KEY },
+    });
+    const r = await g.chat({ messages: 'hi', fallback: ['anthropic:claude-3-5-haiku-latest'] });
+    expect(r.provider).toBe('anthropic');
+    expect(handshakes).toBe(2);
   } finally {
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(dir, { recursive: true, force: true });

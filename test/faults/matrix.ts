@@ -497,7 +497,7 @@ export const MATRIX: readonly FaultRow[] = [
   {
     id: 'tls-untrusted-certificate',
     fault: 'An HTTPS server presents a self-signed certificate (made by openssl for the test)',
-    behaviour: '`ConnectionError` code `DEPTH_ZERO_SELF_SIGNED_CERT`, not retryable: 1 attempt, nothing sent',
+    behaviour: '`ConnectionError` code `DEPTH_ZERO_SELF_SIGNED_CERT`, not retryable: 1 attempt, nothing sent; a `fallback` to another provider is still tried',
     test: `${C}fails an untrusted TLS certificate at once with ConnectionError, without retrying`,
   },
   {

@@ -254,6 +254,29 @@ describe('rateLimit with an unreachable Redis', () => {
     expect(logger.calls.some((c) => c.message?.includes('could not settle'))).toBe(false);
   });
 
+  it("lets calls through after storeTimeoutMs when Redis is down and the client queues commands ('allow')", async () => {
+    // Its own server, stopped under a connected client: node-redis queues commands while it reconnects, so a take
+    // never fails on its own. The store timeout turns that into a store failure.
+    const own = await startRedisServer();
+    const c = createClient({ url: own.url, socket: { reconnectStrategy: () => 50 } });
+    c.on('error', () => { /* reconnecting */ });
+    await c.connect();
+    try {
+      await own.stop();
+      const logger = recordingLogger();
+      const fiber = emuFiber(emu, { logger, timeouts: { totalMs: 5_000 } })
+        .use(rateLimit({ requestsPerMinute: 600, store: redisStore(c, { prefix: `down-${freshKey()}:` }), onStoreError: 'allow', storeTimeoutMs: 150 }));
+      fibers.push(fiber);
+      const t0 = performance.now();
+      expect((await fiber.chat({ messages: 'hi' })).text).toBe('You said: hi');
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      const warn = logger.calls.find((w) => w.message?.startsWith('rate limit: the store failed'));
+      expect(warn?.fields.error).toMatch(/did not answer take within 150 ms/);
+    } finally {
+      await c.disconnect().catch(() => {});
+    }
+  });
+
   it('rejects an unknown onStoreError', () => {
     expect(() => rateLimit({ onStoreError: 'ignore' as never })).toThrow(/onStoreError/);
   });

@@ -370,3 +370,33 @@ describe('rateLimit middleware', () => {
     expect(mw.middlewareName).toBe('rateLimit');
   });
 });
+
+describe('a store that does not answer', () => {
+  const hanging = (): RateLimitStore => ({ take: () => new Promise(() => {}) });
+
+  it('fails the attempt after storeTimeoutMs with rate_limit_store_failed, sending nothing', async () => {
+    const f = fiberWith([rateLimit({ requestsPerMinute: 600, store: hanging(), storeTimeoutMs: 100 })]);
+    const t0 = performance.now();
+    const err = await rejectionOf(f.chat({ messages: 'hi' }));
+    expect((err as { code?: string }).code).toBe('rate_limit_store_failed');
+    expect(performance.now() - t0).toBeLessThan(1_500);
+    expect(emu.requests).toHaveLength(0);
+  });
+
+  it("lets the call through after storeTimeoutMs with onStoreError: 'allow'", async () => {
+    const f = fiberWith([rateLimit({ requestsPerMinute: 600, store: hanging(), storeTimeoutMs: 100, onStoreError: 'allow' })]);
+    expect((await f.chat({ messages: 'hi' })).text).toBe('You said: hi');
+  });
+
+  it('never holds a call past its own deadline', async () => {
+    const f = fiberWith([rateLimit({ requestsPerMinute: 600, store: hanging(), storeTimeoutMs: 60_000 })], { timeouts: { totalMs: 200 } });
+    const t0 = performance.now();
+    const err = await rejectionOf(f.chat({ messages: 'hi' }));
+    expect(err).toMatchObject({ name: 'TimeoutError', phase: 'total' });
+    expect(performance.now() - t0).toBeLessThan(1_500);
+  });
+
+  it('rejects a storeTimeoutMs that is not a positive number', () => {
+    expect(() => rateLimit({ storeTimeoutMs: 0 })).toThrow(/storeTimeoutMs/);
+  });
+});
