@@ -110,6 +110,10 @@ export function hookOf(m: Middleware): EventHook | undefined {
   const hook = m.onEvent;
   const events = m.events;
   if (typeof hook !== 'function' || events === undefined) return hook;
+  // A hand-built middleware carries `events` unchecked: a string here would become a set of letters.
+  if (!Array.isArray(events) || events.some((t) => !EVENT_TYPES.has(t))) {
+    throw new ConfigError(`middleware ${m.middlewareName ?? m.name ?? ''}: events must be an array of ${[...EVENT_TYPES].join(', ')}`);
+  }
   const wanted = new Set<string>(events);
   return (event, ctx) => (wanted.has(event.type) ? hook(event, ctx) : undefined);
 }

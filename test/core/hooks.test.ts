@@ -298,6 +298,9 @@ describe('onEvent with `events`', () => {
     expect(() => hook('x', noop, { events: [] })).toThrow(/events must be a non-empty array/);
     expect(() => hook('x', noop, { events: ['chunks' as never] })).toThrow(/events must be a non-empty array/);
     expect(() => defineMiddleware({ name: 'x', events: ['done'] })).toThrow(/events needs an onEvent hook/);
+    // hand-built middleware: checked when it joins a Fiber
+    const handMade = Object.assign(async (_ctx: FiberContext, next: () => Promise<void>) => next(), { onEvent: noop, events: 'done' as never });
+    expect(() => withHooks(handMade)).toThrow(/events must be an array/);
   });
 
   it('composes: a bundle wants what its parts want', () => {
