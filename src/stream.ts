@@ -109,6 +109,7 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       if (wasOpen) void this.runErrorHooks(err);
       this.rejectResult?.(err);
       this.settleResult();
+      this.releaseWaiters();
     }
     return Promise.resolve(DONE_RESULT);
   }
@@ -127,6 +128,7 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
     if (wasOpen) void this.runErrorHooks(err);
     this.rejectResult?.(err);
     this.settleResult();
+    this.releaseWaiters();
   }
 
   /**
@@ -186,6 +188,21 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
    */
   streamAborted(reason: FiberError): void {
     if (this.state === OPEN && this.pendingFailure === null) void this.failWith(reason).catch(noop);
+    this.releaseWaiters();
+  }
+
+  /** Settled when the stream is ended from outside (deadline, signal, `abort()`, `return()`): see `untilStopped`. */
+  private stopped: Promise<void> | null = null;
+  private resolveStopped: (() => void) | null = null;
+
+  /** A `next()` waiting on an async hook must not outlive the stream: it waits on this too. */
+  private untilStopped(): Promise<void> {
+    return this.stopped ??= new Promise<void>((resolve) => { this.resolveStopped = resolve; });
+  }
+
+  private releaseWaiters(): void {
+    if (this.resolveStopped !== null) { this.resolveStopped(); this.resolveStopped = null; }
+    else this.stopped ??= Promise.resolve();
   }
 
   /**
@@ -215,12 +232,16 @@ export class FiberStream implements AsyncIterableIterator<StreamEvent>, LogSink 
       if (aborted !== null && this.pendingFailure === null) return this.failWith(aborted);
       if (this.pendingHook !== null) {
         const p = this.pendingHook;
+        let settled = false;
         try {
-          await p;
+          // An async hook that never settles must not hold the caller past the stream's end (its deadline).
+          await Promise.race([p.then(() => { settled = true; }), this.untilStopped()]);
         } catch (e) {
           return this.failWith(toFiberError(e));
         }
+        // Stopped first: the hook is abandoned (whatever it yields later goes nowhere) and the loop ends the stream.
         if (this.pendingHook === p) this.pendingHook = null;
+        if (!settled && this.state === OPEN && this.pendingFailure === null) return this.failWith(this.ctx?.abortReason ?? toFiberError(new Error('stream stopped')));
         continue;
       }
       let ev: StreamEvent | undefined;

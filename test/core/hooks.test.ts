@@ -312,3 +312,29 @@ describe('onEvent with `events`', () => {
     expect(compose([a, c]).events).toBeUndefined();
   });
 });
+
+describe('an async hook that never settles', () => {
+  it('does not hold the caller past the deadline', async () => {
+    emu.script({ chunks: ['a', 'b'] });
+    const stuck = hook('stuck', (ev) => (ev.type === 'chunk' && ev.delta === 'b' ? new Promise(() => {}) : undefined));
+    const f = withHooks(stuck);
+    const s = f.chatStream({ messages: 'hi', timeout: 200 });
+    const t0 = performance.now();
+    const { events, error } = await collect(s);
+    expect(deltas(events)).toEqual(['a']);
+    expect(error).toMatchObject({ name: 'TimeoutError', phase: 'total' });
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    await expect(s.result()).rejects.toMatchObject({ name: 'TimeoutError' });
+  });
+
+  it('lets abort() end a next() that waits on it', async () => {
+    emu.script({ chunks: ['a', 'b'] });
+    const stuck = hook('stuck', (ev) => (ev.type === 'chunk' && ev.delta === 'b' ? new Promise(() => {}) : undefined));
+    const s = withHooks(stuck).chatStream({ messages: 'hi' });
+    const it = s[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatchObject({ type: 'chunk', delta: 'a' });
+    const pending = it.next();
+    setTimeout(() => s.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError', code: 'aborted' });
+  });
+});
