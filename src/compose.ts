@@ -82,9 +82,7 @@ export function defineMiddleware(spec: MiddlewareSpec): Middleware {
     if (!['name', 'scope', 'handle', 'onEvent', 'onError', 'events'].includes(k)) throw new ConfigError(`defineMiddleware(${name}): unknown option "${k}"`);
   }
   if (events !== undefined) {
-    if (!Array.isArray(events) || events.length === 0 || events.some((t) => !EVENT_TYPES.has(t))) {
-      throw new ConfigError(`defineMiddleware(${name}): events must be a non-empty array of ${[...EVENT_TYPES].join(', ')}`);
-    }
+    checkEvents(events, `defineMiddleware(${name})`, true);
     if (onEvent === undefined) throw new ConfigError(`defineMiddleware(${name}): events needs an onEvent hook`);
   }
   const body = handle ?? ((_ctx: FiberContext, next: Next) => next());
@@ -101,6 +99,13 @@ export function defineMiddleware(spec: MiddlewareSpec): Middleware {
 
 const EVENT_TYPES: ReadonlySet<string> = new Set<StreamEvent['type']>(['chunk', 'reasoning', 'tool_call', 'usage', 'log', 'done']);
 
+/** `events` must be an array of stream event types (non-empty from `defineMiddleware`), wherever it came from. */
+function checkEvents(events: unknown, where: string, nonEmpty: boolean): void {
+  if (!Array.isArray(events) || (nonEmpty && events.length === 0) || events.some((t) => !EVENT_TYPES.has(t))) {
+    throw new ConfigError(`${where}: events must be ${nonEmpty ? 'a non-empty' : 'an'} array of ${[...EVENT_TYPES].join(', ')}`);
+  }
+}
+
 /**
  * A middleware's hook as the pipeline runs it: `onEvent` itself, or, when it declared `events`, a filter in front
  * of it (so the general path never hands it other types). The stream's inline loop also skips the call entirely
@@ -111,9 +116,7 @@ export function hookOf(m: Middleware): EventHook | undefined {
   const events = m.events;
   if (typeof hook !== 'function' || events === undefined) return hook;
   // A hand-built middleware carries `events` unchecked: a string here would become a set of letters.
-  if (!Array.isArray(events) || events.some((t) => !EVENT_TYPES.has(t))) {
-    throw new ConfigError(`middleware ${m.middlewareName ?? m.name ?? ''}: events must be an array of ${[...EVENT_TYPES].join(', ')}`);
-  }
+  checkEvents(events, `middleware ${m.middlewareName ?? m.name ?? ''}`, false);
   const wanted = new Set<string>(events);
   return (event, ctx) => (wanted.has(event.type) ? hook(event, ctx) : undefined);
 }

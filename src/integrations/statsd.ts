@@ -118,9 +118,8 @@ class StatsdSink implements MetricsSink {
     private readonly create: () => Promise<StatsdClientLike>,
     private readonly prefix: string,
     private readonly dogstatsd: boolean,
-    /** How `*_ms` histograms are sent, and how the others are. */
+    /** How `*_ms` histograms are sent (`histogramType`); the others follow from it and `dogstatsd`. */
     private readonly msType: HistogramType,
-    private readonly otherType: HistogramType,
     private readonly globalTags: Readonly<Record<string, string>> | null,
     private readonly metadataKeys: readonly string[],
     private readonly onError: ((error: Error) => void) | undefined,
@@ -158,7 +157,9 @@ class StatsdSink implements MetricsSink {
     const c = this.client;
     if (c === null) return;
     try {
-      let type = name.endsWith('_ms') ? this.msType : this.otherType;
+      let type = this.msType;
+      // Only DogStatsD has `|h` for the non-ms histograms when timings are asked for.
+      if (type === 'timing' && this.dogstatsd && !name.endsWith('_ms')) type = 'histogram';
       // A client of your own without histogram() gets timings (histogramType: 'histogram' requires the method).
       if (type === 'histogram' && typeof c.histogram !== 'function') type = 'timing';
       if (this.dogstatsd) {
@@ -358,8 +359,7 @@ export function statsd(options: StatsdOptions = {}): StatsdMiddleware {
       throw new ConfigError(`statsd(): could not create the StatsD client: ${err instanceof Error ? err.message : String(err)}`, { code: 'statsd_client', cause: err });
     }
   };
-  const otherType: HistogramType = histogramType !== 'timing' ? histogramType : dogstatsd ? 'histogram' : 'timing';
-  sink = new StatsdSink(client ?? null, client === undefined, create, prefix, dogstatsd, histogramType, otherType, globalTags, config.tagKeys, onError);
+  sink = new StatsdSink(client ?? null, client === undefined, create, prefix, dogstatsd, histogramType, globalTags, config.tagKeys, onError);
 
   const mw = recordingMiddleware({ name: 'statsd', config, sink, ready: () => sink.ready() });
   Object.defineProperties(mw, {
