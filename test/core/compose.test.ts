@@ -1,28 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { compose, defineMiddleware } from '../../src/compose.js';
 import { ConfigError, FiberError, RateLimitError, ServerError } from '../../src/errors.js';
 import type { Fiber } from '../../src/fiber.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { ChatResult, FiberContext, Middleware, Next } from '../../src/types.js';
-import { collect, emuFiber, rejectionOf, typesOf, trackHandles, type HandleTracker } from '../helpers/core.js';
+import { collect, emuFiber, rejectionOf, typesOf } from '../helpers/core.js';
+import { closeAfterAll, useEmulator } from '../helpers/emulator.js';
 
-let emu: Emulator;
+const emu = useEmulator();
 let fiber: Fiber;
-let handles: HandleTracker;
 
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-  fiber = emuFiber(emu);
+beforeAll(() => {
+  fiber = closeAfterAll(emuFiber(emu));
 });
-
-afterAll(async () => {
-  await fiber.close();
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-beforeEach(() => emu.reset());
 
 /** A middleware that records `<name>:in` before `next()` and `<name>:out` after it. */
 function tracer(name: string, log: string[]): Middleware {

@@ -1,30 +1,19 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, RateLimitError, ServerError, StreamError } from '../../src/errors.js';
 import type { Fiber } from '../../src/fiber.js';
-import { startEmulator, type Emulator } from '../../src/testing/index.js';
 import type { StreamEvent } from '../../src/types.js';
 import {
-  collect, emuFiber, type HandleTracker, iter, recordingLogger, rejectionOf, retryLogs, SSE_HEADERS, sseChunk,
-  sseEnd, textOf, trackHandles, typesOf,
+  collect, emuFiber, iter, recordingLogger, rejectionOf, retryLogs, SSE_HEADERS, sseChunk,
+  sseEnd, textOf, typesOf,
 } from '../helpers/core.js';
+import { closeAfterAll, useEmulator } from '../helpers/emulator.js';
 
-let emu: Emulator;
+const emu = useEmulator();
 let fiber: Fiber;
-let handles: HandleTracker;
 
-beforeAll(async () => {
-  handles = trackHandles();
-  emu = await startEmulator();
-  fiber = emuFiber(emu);
+beforeAll(() => {
+  fiber = closeAfterAll(emuFiber(emu));
 });
-
-afterAll(async () => {
-  await fiber.close();
-  await emu.close();
-  await handles.expectAllClosed();
-});
-
-beforeEach(() => emu.reset());
 
 type Done = Extract<StreamEvent, { type: 'done' }>;
 const doneOf = (events: StreamEvent[]) => events.at(-1) as Done;
